@@ -1,0 +1,109 @@
+"""Which backends are built, and which one a call runs on.
+
+Every backend is a function with the op contract of ``reference.soft_counts``:
+[N, C, L] inputs -> [G, C, T, 4] counts, differentiable in preds.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+import torch
+
+from . import reference
+
+BACKENDS = ("reference", "cpu", "cuda", "triton")
+_HOW_TO_BUILD = "reinstall from a checkout with `pip install --no-build-isolation -e .`"
+
+_extension_error: str | None = None
+try:  # registers torch.ops.softset_fast.* (C++ CPU, and CUDA when built)
+    from . import _C  # noqa: F401
+    from . import ops as _ops  # noqa: F401  (fake kernels and autograd)
+except ImportError as err:  # pragma: no cover - depends on the build
+    _extension_error = f"{type(err).__name__}: {err}"
+
+
+def _has_kernel(key: str) -> bool:
+    if _extension_error is not None:
+        return False
+    return torch._C._dispatch_has_kernel_for_dispatch_key("softset_fast::soft_counts", key)
+
+
+def _triton_usable() -> str | None:
+    """None when the Triton backend can run here, else the reason it cannot."""
+    try:
+        from . import triton_ops  # noqa: F401
+    except ImportError as err:
+        return f"the Triton kernels failed to import ({type(err).__name__}: {err}); `pip install triton`"
+    if os.environ.get("TRITON_INTERPRET") == "1" or torch.cuda.is_available():
+        return None
+    return "Triton needs a CUDA GPU (or TRITON_INTERPRET=1 for the CPU interpreter)"
+
+
+def unavailable_reason(name: str) -> str | None:
+    """None when ``name`` can run here, else a sentence saying why not and how to get it."""
+    if name == "reference":
+        return None
+    if name == "cpu":
+        if _has_kernel("CPU"):
+            return None
+        detail = _extension_error or "the op has no CPU kernel"
+        return f"the C++ extension softset_fast._C is not built ({detail}); {_HOW_TO_BUILD}"
+    if name == "cuda":
+        if _has_kernel("CUDA"):
+            return None
+        return ("the extension was built without CUDA; install a CUDA build of torch and the CUDA toolkit, then "
+                "`SOFTSET_FAST_FORCE_CUDA=1 pip install --no-build-isolation -e .`")
+    if name == "triton":
+        return _triton_usable()
+    raise ValueError(f"backend must be one of {('auto',) + BACKENDS}, got {name!r}")
+
+
+def available_backends() -> list[str]:
+    """The backends that can run in this process, e.g. ['reference', 'cpu']."""
+    return [name for name in BACKENDS if unavailable_reason(name) is None]
+
+
+_warned_fallback: set[str] = set()
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """The backend a call runs on; ``auto`` picks the fastest built one for the device."""
+    if backend == "auto":
+        if device.type == "cpu":
+            preferred = ["cpu"]
+        elif device.type == "cuda":
+            preferred = ["cuda", "triton"]
+        else:
+            preferred = []
+        for name in preferred:
+            if unavailable_reason(name) is None:
+                return name
+        if device.type not in _warned_fallback:
+            _warned_fallback.add(device.type)
+            reasons = "; ".join(f"{n}: {unavailable_reason(n)}" for n in preferred) or "no fused kernel for it"
+            warnings.warn(f"softset_fast: no fused backend for {device.type} tensors, falling back to the "
+                          f"O(N·T) reference ({reasons})", RuntimeWarning, stacklevel=3)
+        return "reference"
+    reason = unavailable_reason(backend)
+    if reason is not None:
+        raise RuntimeError(f"backend={backend!r} is not available: {reason}")
+    expected = {"cpu": "cpu", "cuda": "cuda"}.get(backend)
+    if expected is not None and device.type != expected:
+        raise ValueError(f"backend={backend!r} runs on {expected} tensors, but preds is on {device}")
+    if backend == "triton" and device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        raise ValueError(f"backend='triton' runs on cuda tensors (or CPU tensors under TRITON_INTERPRET=1), "
+                         f"but preds is on {device}")
+    return backend
+
+
+def counts_function(name: str):
+    """The function computing [G, C, T, 4] counts for backend ``name``."""
+    if name == "reference":
+        return reference.soft_counts
+    if name in ("cpu", "cuda"):
+        return torch.ops.softset_fast.soft_counts
+    if name == "triton":
+        from . import triton_ops
+        return triton_ops.soft_counts
+    raise ValueError(f"backend must be one of {('auto',) + BACKENDS}, got {name!r}")

@@ -1,0 +1,219 @@
+"""Argument checks and the canonical [N, C, L] layout every backend consumes.
+
+Structural checks (types, shapes, devices, options) always run. Value checks
+(ranges, NaN) read the data once and synchronise with the device; they run when
+``validate_args=True`` and are skipped while torch.compile traces.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ._grid import APPROXIMATIONS, coefficient_table, resolve_thresholds
+
+TASKS = ("binary", "multilabel", "multiclass")
+MULTIDIM_AVERAGES = ("global", "samplewise")
+PRED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+# Target dtypes the kernels read directly; others are converted first.
+KERNEL_TARGET_DTYPES = (torch.bool, torch.uint8, torch.int32, torch.int64,
+                        torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+@dataclass
+class Prepared:
+    """Inputs in the layout of the ``softset_fast::soft_counts`` op.
+
+    preds:   [N, C, L] probabilities (float16/bfloat16/float32/float64)
+    target:  [N, C, L] (binary/multilabel) or [N, L] class indices (multiclass)
+    weight:  None or target's shape, in the accumulation dtype
+    grid:    [T, 8] float64 coefficient table (see _grid.GRID_COLUMNS)
+    num_classes: 0 for binary/multilabel, C for class-index targets
+    out_shape: the public result shape; the op returns [G, C, T, 4]
+    """
+    preds: torch.Tensor
+    target: torch.Tensor
+    weight: torch.Tensor | None
+    grid: torch.Tensor
+    approx: str
+    k: float
+    num_classes: int
+    ignore_index: int | None
+    samplewise: bool
+    out_shape: tuple
+
+
+def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 inputs give float64 results; everything else float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _is_tracing() -> bool:
+    return torch.compiler.is_compiling()
+
+
+def check_options(approx, delta, k, task, multidim_average) -> None:
+    if approx not in APPROXIMATIONS:
+        raise ValueError(f"approx must be one of {APPROXIMATIONS}, got {approx!r}")
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if multidim_average not in MULTIDIM_AVERAGES:
+        raise ValueError(f"multidim_average must be one of {MULTIDIM_AVERAGES}, got {multidim_average!r}")
+    if approx == "linear":
+        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not (0 < delta < 0.5):
+            raise ValueError(f"delta must be a number in (0, 0.5) for approx='linear', got {delta!r}")
+    if approx == "sigmoid":
+        if isinstance(k, bool) or not isinstance(k, (int, float)) or not (k > 0 and math.isfinite(k)):
+            raise ValueError(f"k must be a finite number > 0 for approx='sigmoid', got {k!r}")
+
+
+def _check_tensor(name: str, value) -> None:
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+
+
+def _check_same_device(name: str, value: torch.Tensor, preds: torch.Tensor) -> None:
+    if value.device != preds.device:
+        raise ValueError(f"{name} must be on the same device as preds ({preds.device}), got {value.device}")
+
+
+def check_structure(preds, target, weight, task, num_classes, ignore_index, multidim_average) -> int:
+    """Checks types, shapes and devices; returns the number of classes (1 for binary)."""
+    _check_tensor("preds", preds)
+    _check_tensor("target", target)
+    if preds.dtype not in PRED_DTYPES:
+        raise TypeError(f"preds must be float16, bfloat16, float32 or float64, got dtype {preds.dtype}")
+    if target.is_complex():
+        raise TypeError(f"target must be bool, integer or floating point, got dtype {target.dtype}")
+    _check_same_device("target", target, preds)
+    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
+        raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1):
+        raise ValueError(f"num_classes must be a positive int or None, got {num_classes!r}")
+
+    if task == "binary":
+        if target.shape != preds.shape:
+            raise ValueError(f"target must have the shape of preds {tuple(preds.shape)} for task='binary', "
+                             f"got {tuple(target.shape)}")
+        if multidim_average == "samplewise" and preds.dim() < 1:
+            raise ValueError("multidim_average='samplewise' needs preds with a batch axis, got a 0-d tensor")
+        classes = 1
+    else:
+        if preds.dim() < 2:
+            raise ValueError(f"preds must have shape [N, C, ...] for task={task!r}, got {tuple(preds.shape)}")
+        classes = preds.shape[1]
+        if num_classes is not None and num_classes != classes:
+            raise ValueError(f"num_classes={num_classes} does not match preds.shape[1]={classes}")
+        if task == "multilabel":
+            if target.shape != preds.shape:
+                raise ValueError(f"target must have the shape of preds {tuple(preds.shape)} for task='multilabel', "
+                                 f"got {tuple(target.shape)}")
+        else:
+            expected = preds.shape[:1] + preds.shape[2:]
+            if target.shape != expected:
+                raise ValueError(f"target must hold class indices of shape {tuple(expected)} (preds without its "
+                                 f"class axis) for task='multiclass', got {tuple(target.shape)}")
+            if target.is_floating_point() or target.dtype == torch.bool:
+                raise TypeError(f"target must be an integer tensor of class indices for task='multiclass', "
+                                f"got dtype {target.dtype}")
+            if ignore_index is not None and 0 <= ignore_index < classes:
+                raise ValueError(f"ignore_index={ignore_index} lies inside the class range [0, {classes}); "
+                                 "choose a value outside it (e.g. -100 or 255)")
+    if task != "multiclass" and ignore_index in (0, 1):
+        raise ValueError(f"ignore_index={ignore_index} is a valid label for task={task!r}; "
+                         "choose a value outside {0, 1} (e.g. -1 or 255)")
+    if weight is not None:
+        _check_tensor("weight", weight)
+        _check_same_device("weight", weight, preds)
+        if weight.shape != target.shape:
+            raise ValueError(f"weight must have the shape of target {tuple(target.shape)}, got {tuple(weight.shape)}")
+        if weight.is_complex():
+            raise TypeError(f"weight must be real, got dtype {weight.dtype}")
+    return classes
+
+
+def check_values(preds, target, weight, task, classes, ignore_index, from_logits) -> None:
+    """Data checks; each reads its tensor once and synchronises."""
+    if preds.numel() > 0:
+        if from_logits:
+            if not bool(torch.isfinite(preds).all()):
+                raise ValueError("preds contains NaN or inf")
+        else:
+            low, high = torch.aminmax(preds)
+            # aminmax propagates NaN, so one pass covers NaN, inf and the range.
+            if not bool(torch.isfinite(low)) or not bool(torch.isfinite(high)):
+                raise ValueError("preds contains NaN or inf")
+            if low < 0 or high > 1:
+                raise ValueError(f"preds must be probabilities in [0, 1] (or pass from_logits=True), "
+                                 f"got values in [{float(low):g}, {float(high):g}]")
+    if target.numel() > 0 and target.dtype != torch.bool:
+        kept = target if ignore_index is None else target[target != ignore_index]
+        if kept.numel() > 0:
+            if task == "multiclass":
+                low, high = torch.aminmax(kept)
+                if low < 0 or high >= classes:
+                    raise ValueError(f"target must hold class indices in [0, {classes}) or ignore_index, "
+                                     f"got values in [{int(low)}, {int(high)}]")
+            elif kept.is_floating_point():
+                low, high = torch.aminmax(kept)
+                if not (bool(low >= 0) and bool(high <= 1)):
+                    raise ValueError(f"target must lie in [0, 1] (soft labels allowed) for task={task!r}, "
+                                     f"got values in [{float(low):g}, {float(high):g}]")
+            elif not bool(((kept == 0) | (kept == 1)).all()):
+                raise ValueError(f"target must hold 0 or 1 for task={task!r} (or ignore_index)")
+    if weight is not None and weight.numel() > 0:
+        if weight.is_floating_point() and not bool(torch.isfinite(weight).all()):
+            raise ValueError("weight contains NaN or inf")
+        if bool((weight < 0).any()):
+            raise ValueError("weight must be non-negative")
+
+
+def prepare(preds, target, *, thresholds, approx, delta, k, task, num_classes, weight, ignore_index,
+            multidim_average, from_logits, validate_args=True) -> Prepared:
+    """Checks the arguments and lays the data out as [N, C, L] for the op."""
+    check_options(approx, delta, k, task, multidim_average)
+    classes = check_structure(preds, target, weight, task, num_classes, ignore_index, multidim_average)
+    validate_values = validate_args and not _is_tracing()
+    if validate_values:
+        check_values(preds, target, weight, task, classes, ignore_index, from_logits)
+    grid = coefficient_table(
+        resolve_thresholds(thresholds, approx, preds.device, validate=not _is_tracing()), approx, float(delta))
+
+    if from_logits:
+        preds = preds.softmax(dim=1) if task == "multiclass" else preds.sigmoid()
+    samplewise = multidim_average == "samplewise"
+    num_thresholds = grid.shape[0]
+
+    if task == "binary":
+        if samplewise:
+            batch = preds.shape[0]
+            preds3 = preds.reshape(batch, 1, -1)
+            target3 = target.reshape(batch, 1, -1)
+            weight3 = None if weight is None else weight.reshape(batch, 1, -1)
+            out_shape = (batch, num_thresholds, 4)
+        else:
+            preds3 = preds.reshape(1, 1, -1)
+            target3 = target.reshape(1, 1, -1)
+            weight3 = None if weight is None else weight.reshape(1, 1, -1)
+            out_shape = (num_thresholds, 4)
+        op_classes = 0
+    else:
+        batch = preds.shape[0]
+        preds3 = preds.reshape(batch, classes, -1)
+        if task == "multilabel":
+            target3 = target.reshape(batch, classes, -1)
+            op_classes = 0
+        else:
+            target3 = target.reshape(batch, -1)
+            op_classes = classes
+        weight3 = None if weight is None else weight.reshape(target3.shape)
+        out_shape = (batch, classes, num_thresholds, 4) if samplewise else (classes, num_thresholds, 4)
+
+    if target3.dtype not in KERNEL_TARGET_DTYPES:
+        target3 = target3.to(torch.int64 if not target3.is_floating_point() else torch.float32)
+    if weight3 is not None:
+        weight3 = weight3.to(accumulation_dtype(preds.dtype)).contiguous()
+    return Prepared(preds=preds3.contiguous(), target=target3.contiguous(), weight=weight3, grid=grid,
+                    approx=approx, k=float(k), num_classes=op_classes, ignore_index=ignore_index,
+                    samplewise=samplewise, out_shape=out_shape)
