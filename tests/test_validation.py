@@ -1,0 +1,136 @@
+"""Each bad input raises an error that names the argument."""
+import pytest
+import torch
+
+import softset_fast as sf
+
+ref = sf.reference.soft_confusion_matrix
+P = torch.rand(10)
+Y = torch.rand(10) < 0.5
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"approx": "cubic"}, ValueError, "approx"),
+    ({"task": "regression"}, ValueError, "task"),
+    ({"multidim_average": "mean"}, ValueError, "multidim_average"),
+    ({"delta": 0.0}, ValueError, "delta"),
+    ({"delta": 0.5}, ValueError, "delta"),
+    ({"delta": -0.1}, ValueError, "delta"),
+    ({"approx": "sigmoid", "k": 0.0}, ValueError, "k must"),
+    ({"approx": "sigmoid", "k": -3.0}, ValueError, "k must"),
+    ({"approx": "sigmoid", "k": float("inf")}, ValueError, "k must"),
+    ({"thresholds": [0.5, 0.3]}, ValueError, "thresholds"),
+    ({"thresholds": [0.3, 0.3]}, ValueError, "thresholds"),
+    ({"thresholds": [0.0, 0.5]}, ValueError, "thresholds"),
+    ({"thresholds": [0.5, 1.0]}, ValueError, "thresholds"),
+    ({"thresholds": torch.rand(2, 3)}, ValueError, "thresholds"),
+    ({"thresholds": []}, ValueError, "thresholds"),
+    ({"thresholds": 0}, ValueError, "thresholds"),
+    ({"thresholds": "nine"}, TypeError, "thresholds"),
+    ({"thresholds": [0.2, float("nan")]}, ValueError, "thresholds"),
+    ({"weight": -torch.ones(10)}, ValueError, "weight"),
+    ({"weight": torch.ones(9)}, ValueError, "weight"),
+    ({"weight": torch.full((10,), float("nan"))}, ValueError, "weight"),
+    ({"ignore_index": 1}, ValueError, "ignore_index"),
+    ({"ignore_index": 0.5}, TypeError, "ignore_index"),
+    ({"backend": "tpu"}, ValueError, "backend"),
+])
+def test_bad_options(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        sf.soft_confusion_matrix(P, Y, **kwargs)
+
+
+@pytest.mark.parametrize("preds, match", [
+    (torch.tensor([0.5, 1.5]), r"preds must be probabilities in \[0, 1\]"),
+    (torch.tensor([-0.1, 0.5]), r"preds must be probabilities"),
+    (torch.tensor([0.5, float("nan")]), "NaN"),
+    (torch.tensor([0.5, float("inf")]), "NaN or inf"),
+])
+def test_bad_preds_values(preds, match):
+    with pytest.raises(ValueError, match=match):
+        ref(preds, torch.tensor([0, 1]))
+
+
+def test_logits_must_be_finite_but_unbounded():
+    ref(torch.tensor([-5.0, 7.0]), torch.tensor([0, 1]), from_logits=True)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        ref(torch.tensor([-5.0, float("nan")]), torch.tensor([0, 1]), from_logits=True)
+
+
+def test_validate_args_false_skips_value_checks():
+    ref(torch.tensor([0.5, 1.5]), torch.tensor([0, 1]), validate_args=False)
+
+
+@pytest.mark.parametrize("target, kwargs, match", [
+    (torch.tensor([0, 2]), {}, "target must hold 0 or 1"),
+    (torch.tensor([0.0, 1.2]), {}, r"target must lie in \[0, 1\]"),
+    (torch.tensor([0, 1, 0]), {}, "target must have the shape of preds"),
+])
+def test_bad_binary_target(target, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ref(torch.tensor([0.2, 0.7]), target, **kwargs)
+
+
+def test_bad_preds_type_and_dtype():
+    with pytest.raises(TypeError, match="preds must be a torch.Tensor"):
+        ref([0.1, 0.2], torch.tensor([0, 1]))
+    with pytest.raises(TypeError, match="preds must be float16"):
+        ref(torch.tensor([0, 1]), torch.tensor([0, 1]))
+    with pytest.raises(TypeError, match="target must be a torch.Tensor"):
+        ref(torch.tensor([0.1, 0.2]), [0, 1])
+
+
+def test_device_mismatch_is_reported():
+    meta = torch.zeros(2, device="meta")
+    with pytest.raises(ValueError, match="target must be on the same device as preds"):
+        ref(torch.tensor([0.1, 0.2]), meta)
+
+
+class TestMulticlass:
+    preds = torch.rand(6, 3).softmax(1)
+
+    def test_index_out_of_range(self):
+        with pytest.raises(ValueError, match=r"class indices in \[0, 3\)"):
+            ref(self.preds, torch.tensor([0, 1, 2, 3, 0, 1]), task="multiclass")
+        with pytest.raises(ValueError, match="class indices"):
+            ref(self.preds, torch.tensor([0, 1, 2, -1, 0, 1]), task="multiclass")
+
+    def test_ignore_index_inside_class_range(self):
+        with pytest.raises(ValueError, match="ignore_index=2 lies inside the class range"):
+            ref(self.preds, torch.tensor([0, 1, 2, 2, 0, 1]), task="multiclass", ignore_index=2)
+
+    def test_wrong_target_shape_and_dtype(self):
+        with pytest.raises(ValueError, match="class indices of shape"):
+            ref(self.preds, torch.randint(0, 3, (6, 3)), task="multiclass")
+        with pytest.raises(TypeError, match="integer tensor of class indices"):
+            ref(self.preds, torch.rand(6), task="multiclass")
+
+    def test_num_classes_mismatch(self):
+        with pytest.raises(ValueError, match="num_classes=4 does not match"):
+            ref(self.preds, torch.tensor([0, 1, 2, 2, 0, 1]), task="multiclass", num_classes=4)
+
+    def test_preds_need_class_axis(self):
+        with pytest.raises(ValueError, match=r"preds must have shape \[N, C, ...\]"):
+            ref(torch.rand(6), torch.tensor([0, 1, 2, 2, 0, 1]), task="multiclass")
+
+
+def test_unavailable_backend_names_it_and_how_to_get_it():
+    missing = [b for b in ("cpu", "cuda", "triton") if b not in sf.available_backends()]
+    for name in missing:
+        with pytest.raises(RuntimeError, match=f"backend='{name}' is not available"):
+            sf.soft_confusion_matrix(P, Y, backend=name)
+    assert "reference" in sf.available_backends()
+
+
+def test_metric_arguments():
+    cm = ref(P, Y)
+    with pytest.raises(ValueError, match="average"):
+        sf.metrics.f1(cm, average="samples")
+    with pytest.raises(ValueError, match="needs a class axis"):
+        sf.metrics.f1(cm, average="macro")
+    with pytest.raises(ValueError, match=r"cm must have shape \[..., T, 4\]"):
+        sf.metrics.f1(torch.rand(9, 3))
+    with pytest.raises(ValueError, match="beta"):
+        sf.metrics.fbeta(cm, beta=0.0)
+    with pytest.raises(ValueError, match="metric must be one of"):
+        sf.metric_loss(P, Y, metric="nope")
