@@ -1,0 +1,238 @@
+"""The Triton backend: registered ops ``softset_fast::triton_soft_counts`` (+ its backward) and autograd.
+
+Same contract as :func:`softset_fast.reference.soft_counts` ([N, C, L] inputs -> [G, C, T, 4] counts
+(tp, fn, fp, tn), float64 for float64 preds else float32). The ops are ``torch.library.triton_op``s
+launching kernels through ``wrap_triton``, so torch.compile traces them without a graph break.
+On CPU tensors they run under the Triton interpreter (``TRITON_INTERPRET=1`` set before import).
+
+Forward, two strategies:
+  * direct (sigmoid always; linear / step with T < HISTOGRAM_MIN_T, or deterministic mode): each program
+    evaluates H̃ for a chunk of elements × a block of thresholds in registers and stores its partial
+    sums; torch sums the partials in a fixed order. O(N·T) arithmetic, O(T) memory per program,
+    no atomics, so bit-identical run to run.
+  * histogram (linear / step with T >= HISTOGRAM_MIN_T, default mode): each element adds
+    (w·y·p, w·y, w(1−y)p, w(1−y)) to two bins found by binary search (float64 atomics), then prefix
+    scans over T give every threshold: O(N + T). Float atomics make the last bits vary run to run;
+    under torch.use_deterministic_algorithms(True) the direct strategy is used instead.
+Backward (no atomics, deterministic): linear looks up two per-segment prefix tables per element
+(O(N + T)); sigmoid loops over the thresholds per element; step has a zero gradient.
+
+GPU tuning knobs (module constants): HISTOGRAM_MIN_T, _TARGET_PROGRAMS, the tile sizes in _tiles().
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import triton
+from torch.library import triton_op, wrap_triton
+
+from . import _triton_kernels as K
+
+APPROX_CODES = {"linear": K.LINEAR, "sigmoid": K.SIGMOID, "step": K.STEP}
+# From this many thresholds on, linear / step use the O(N + T) histogram forward (non-deterministic).
+HISTOGRAM_MIN_T = 48
+# Programs per forward launch to aim for: enough to fill a GPU, few for the (sequential) interpreter.
+_TARGET_PROGRAMS_GPU = 1024
+_TARGET_PROGRAMS_INTERPRETER = 4
+_BACKWARD_BLOCK = 1024
+
+
+def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _round_float32(x: torch.Tensor, up: bool) -> torch.Tensor:
+    """The float32 nearest ``x`` (float64) from above (up) or below, so float32 comparisons of float32
+    values p give the float64 answer: p < x <=> p < up(x), p > x <=> p > down(x), p >= x <=> p >= up(x)."""
+    y = x.to(torch.float32)
+    toward = torch.full_like(y, math.inf if up else -math.inf)
+    wrong = y.to(torch.float64) < x if up else y.to(torch.float64) > x
+    return torch.where(wrong, torch.nextafter(y, toward), y)
+
+
+def _coefficients(grid: torch.Tensor, approx: str, k: float, compute: torch.dtype) -> torch.Tensor:
+    """[8, T] in the compute dtype: a_cmp, b_cmp, tau_cmp, m1 (sigmoid: k), m2, m3, c2, c3."""
+    tau, a, b, m1, m2, m3, c2, c3 = grid.to(torch.float64).unbind(1)
+    if compute == torch.float64:
+        a_cmp, b_cmp, tau_cmp = a, b, tau
+    else:
+        a_cmp, b_cmp = _round_float32(a, up=True), _round_float32(b, up=False)
+        # The sigmoid uses tau as a value (nearest), the step as a breakpoint (rounded up).
+        tau_cmp = tau.to(torch.float32) if approx == "sigmoid" else _round_float32(tau, up=True)
+    if approx == "sigmoid":
+        m1 = torch.full_like(tau, float(k))
+    rows = [a_cmp, b_cmp, tau_cmp, m1, m2, m3, c2, c3]
+    return torch.stack([r.to(compute) for r in rows]).contiguous()
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
+
+
+def _label_args(target: torch.Tensor, weight, ignore_index):
+    """The target as the kernels read it (bool as uint8), the weight pointer and the ignore options."""
+    if target.dtype == torch.bool:
+        target = target.view(torch.uint8)
+    has_ignore = ignore_index is not None
+    return dict(
+        target=target,
+        weight=weight if weight is not None else target,  # a placeholder pointer, never read
+        ignore_int=int(ignore_index) if has_ignore else 0,
+        ignore_float=float(ignore_index) if has_ignore else 0.0,
+        HAS_WEIGHT=weight is not None,
+        HAS_IGNORE=has_ignore,
+        TARGET_FLOAT=target.is_floating_point(),
+    )
+
+
+def _chunks(segments: int, seg_len: int, block: int, device: torch.device) -> tuple[int, int]:
+    """(n_chunks, chunk_size): each segment split into n_chunks runs of chunk_size elements."""
+    target = _TARGET_PROGRAMS_GPU if device.type == "cuda" else _TARGET_PROGRAMS_INTERPRETER
+    blocks = triton.cdiv(seg_len, block)
+    n_chunks = min(blocks, max(1, triton.cdiv(target, segments)))
+    chunk_size = triton.cdiv(blocks, n_chunks) * block
+    return triton.cdiv(seg_len, chunk_size), chunk_size
+
+
+def _counts_from_sums(sums: torch.Tensor) -> torch.Tensor:
+    """(S1, P, S0, Q) [..., 4] -> (tp, fn, fp, tn)."""
+    s1, pos, s0, neg = sums.unbind(-1)
+    return torch.stack([s1, pos - s1, s0, neg - s0], dim=-1)
+
+
+def _histogram_to_sums(hist: torch.Tensor, grid: torch.Tensor, approx: str) -> torch.Tensor:
+    """[S, 2(T+1), 4] bins -> [S, T, 4] (S1, P, S0, Q) by prefix scans over the thresholds (float64)."""
+    num_t = grid.shape[0]
+    bins1 = hist[:, : num_t + 1]
+    total = bins1.sum(1, keepdim=True)                           # [S, 1, 4]
+    below1 = bins1.cumsum(1)[:, :num_t]                          # Σ over i1 <= t: segment 1 at t
+    if approx == "step":  # H = 1 for t < j: Σ over j > t
+        above = total - below1
+        return torch.stack([above[..., 1], total[..., 1].expand_as(above[..., 1]),
+                            above[..., 3], total[..., 3].expand_as(above[..., 3])], dim=-1)
+    bins3 = hist[:, num_t + 1:]
+    above3 = bins3.sum(1, keepdim=True) - bins3.cumsum(1)[:, :num_t]  # Σ over i3 > t: segment 3 at t
+    _, _, _, m1, m2, m3, c2, c3 = grid.unbind(1)
+    out = []
+    for col in (0, 2):  # (Σ w·y·p, Σ w·y) and (Σ w(1−y)p, Σ w(1−y))
+        a1p, a1w = below1[..., col], below1[..., col + 1]
+        a3p, a3w = above3[..., col], above3[..., col + 1]
+        tp_, tw = total[..., col], total[..., col + 1]
+        s = m1 * a1p + m3 * a3p + c3 * a3w + m2 * (tp_ - a1p - a3p) + c2 * (tw - a1w - a3w)
+        out += [s, tw.expand_as(s)]
+    return torch.stack(out, dim=-1)
+
+
+@triton_op("softset_fast::triton_soft_counts", mutates_args=())
+def triton_soft_counts(preds: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None, grid: torch.Tensor,
+                       approx: str, k: float, num_classes: int, ignore_index: int | None,
+                       samplewise: bool) -> torch.Tensor:
+    batch, classes, length = preds.shape
+    num_t = grid.shape[0]
+    groups = batch if samplewise else 1
+    segments = groups * classes
+    rows = batch // groups if groups > 0 else 0
+    seg_len = rows * length
+    acc = _accumulation_dtype(preds.dtype)
+    if segments == 0 or seg_len == 0:
+        return preds.new_zeros((groups, classes, num_t, 4), dtype=acc)
+    compute = acc
+    coef = _coefficients(grid, approx, k, compute)
+    preds = preds.contiguous()
+    labels = _label_args(target.contiguous(), None if weight is None else weight.contiguous(), ignore_index)
+    common = dict(APPROX=APPROX_CODES[approx], MULTICLASS=num_classes > 0, ONE_ROW=rows == 1,
+                  HAS_WEIGHT=labels["HAS_WEIGHT"], HAS_IGNORE=labels["HAS_IGNORE"],
+                  TARGET_FLOAT=labels["TARGET_FLOAT"])
+    use_histogram = (approx != "sigmoid" and num_t >= HISTOGRAM_MIN_T
+                     and not torch.are_deterministic_algorithms_enabled())
+    if use_histogram:
+        block = 1024
+        n_chunks, chunk_size = _chunks(segments, seg_len, block, preds.device)
+        hist = torch.zeros((segments, 2 * (num_t + 1), 4), dtype=torch.float64, device=preds.device)
+        wrap_triton(K._forward_histogram_kernel)[(segments * n_chunks,)](
+            preds, labels["target"], labels["weight"], coef, hist,
+            classes, length, rows, seg_len, num_t, n_chunks, chunk_size, labels["ignore_int"],
+            labels["ignore_float"], LOG2_T=num_t.bit_length(), BLOCK_SIZE=block, **common)
+        sums = _histogram_to_sums(hist, grid.to(torch.float64), approx)
+    else:
+        t_block = min(32, max(2, _pow2(num_t)))
+        block = min(1024, max(64, 4096 // t_block))
+        n_chunks, chunk_size = _chunks(segments, seg_len, block, preds.device)
+        partial = torch.empty((segments, n_chunks, num_t, 4), dtype=torch.float64, device=preds.device)
+        wrap_triton(K._forward_direct_kernel)[(segments * n_chunks, triton.cdiv(num_t, t_block))](
+            preds, labels["target"], labels["weight"], coef, partial,
+            classes, length, rows, seg_len, num_t, n_chunks, chunk_size, labels["ignore_int"],
+            labels["ignore_float"], BLOCK_SIZE=block, T_BLOCK=t_block, **common)
+        sums = partial.sum(1)
+    return _counts_from_sums(sums).reshape(groups, classes, num_t, 4).to(acc)
+
+
+def _linear_table(g_a: torch.Tensor, g_b: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """[S, T + 1, 4] float64 (U_A, V_A, U_B, V_B) with, for an element with i1 = #{a_t <= p}, i3 = #{b_t < p}:
+    Σ_t H̃'(p, τ_t) g[t] = U[i1] + V[i3]   (segment 1: t >= i1, segment 3: t < i3, middle in between),
+    U[i] = Σ_{t>=i} m1 g + Σ_{t<i} m2 g,   V[i] = Σ_{t<i} (m3 − m2) g."""
+    m1, m2, m3 = grid[:, 3], grid[:, 4], grid[:, 5]
+    cols = []
+    for g in (g_a, g_b):
+        zero = g.new_zeros(g.shape[0], 1)
+        suffix1 = torch.cat([(m1 * g).flip(-1).cumsum(-1).flip(-1), zero], dim=-1)
+        prefix2 = torch.cat([zero, (m2 * g).cumsum(-1)], dim=-1)
+        prefix3 = torch.cat([zero, (m3 * g).cumsum(-1)], dim=-1)
+        cols += [suffix1 + prefix2, prefix3 - prefix2]
+    return torch.stack(cols, dim=-1).contiguous()
+
+
+@triton_op("softset_fast::triton_soft_counts_backward", mutates_args=())
+def triton_soft_counts_backward(grad: torch.Tensor, preds: torch.Tensor, target: torch.Tensor,
+                                weight: torch.Tensor | None, grid: torch.Tensor, approx: str, k: float,
+                                num_classes: int, ignore_index: int | None, samplewise: bool) -> torch.Tensor:
+    batch, classes, length = preds.shape
+    num_t = grid.shape[0]
+    n_elements = preds.numel()
+    if approx == "step" or n_elements == 0:
+        return torch.zeros_like(preds, memory_format=torch.contiguous_format)
+    compute = _accumulation_dtype(preds.dtype)
+    coef = _coefficients(grid, approx, k, compute)
+    g = grad.to(torch.float64).reshape(-1, num_t, 4)
+    g_a, g_b = g[..., 0] - g[..., 1], g[..., 2] - g[..., 3]      # d/dS1 and d/dS0 per (segment, threshold)
+    if approx == "linear":
+        table = _linear_table(g_a, g_b, grid.to(torch.float64))
+    else:
+        table = torch.stack([g_a, g_b], dim=-1).to(compute).contiguous()
+    preds = preds.contiguous()
+    labels = _label_args(target.contiguous(), None if weight is None else weight.contiguous(), ignore_index)
+    out = torch.empty_like(preds)
+    block = _BACKWARD_BLOCK if approx == "linear" else 128
+    t_block = min(16, max(2, _pow2(num_t)))
+    wrap_triton(K._backward_kernel)[(triton.cdiv(n_elements, block),)](
+        out, preds, labels["target"], labels["weight"], coef, table,
+        n_elements, classes, length, num_t, labels["ignore_int"], labels["ignore_float"],
+        APPROX=APPROX_CODES[approx], MULTICLASS=num_classes > 0, HAS_WEIGHT=labels["HAS_WEIGHT"],
+        HAS_IGNORE=labels["HAS_IGNORE"], TARGET_FLOAT=labels["TARGET_FLOAT"], SAMPLEWISE=samplewise,
+        SINGLE_SEGMENT=classes == 1 and not samplewise, LOG2_T=num_t.bit_length(), BLOCK_SIZE=block,
+        T_BLOCK=t_block)
+    return out
+
+
+def _setup_context(ctx, inputs, output):
+    preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise = inputs
+    if ctx.needs_input_grad[0]:
+        ctx.save_for_backward(preds, target, weight, grid)
+    ctx.options = (approx, k, num_classes, ignore_index, samplewise)
+
+
+def _backward(ctx, grad):
+    preds, target, weight, grid = ctx.saved_tensors
+    grad_preds = torch.ops.softset_fast.triton_soft_counts_backward(grad, preds, target, weight, grid,
+                                                                    *ctx.options)
+    return grad_preds, None, None, None, None, None, None, None, None
+
+
+triton_soft_counts.register_autograd(_backward, setup_context=_setup_context)
+
+
+def soft_counts(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise):
+    """The Triton backend with the contract of :func:`softset_fast.reference.soft_counts`."""
+    return torch.ops.softset_fast.triton_soft_counts(preds, target, weight, grid, approx, float(k),
+                                                     int(num_classes), ignore_index, bool(samplewise))
