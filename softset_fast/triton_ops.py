@@ -22,9 +22,11 @@ GPU tuning knobs (module constants): HISTOGRAM_MIN_T, _TARGET_PROGRAMS, the tile
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 import triton
+from torch._subclasses.fake_tensor import FakeTensor
 from torch.library import triton_op, wrap_triton
 
 from . import _triton_kernels as K
@@ -36,6 +38,14 @@ HISTOGRAM_MIN_T = 48
 _TARGET_PROGRAMS_GPU = 1024
 _TARGET_PROGRAMS_INTERPRETER = 4
 _BACKWARD_BLOCK = 1024
+# Under the interpreter wrap_triton cannot skip the launch for fake tensors (it can on a GPU).
+_INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def _launch(kernel, grid, *args, **kwargs):
+    if _INTERPRETING and any(isinstance(a, FakeTensor) for a in args):
+        return  # shape propagation only: the outputs were allocated by the caller
+    wrap_triton(kernel)[grid](*args, **kwargs)
 
 
 def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -150,7 +160,7 @@ def triton_soft_counts(preds: torch.Tensor, target: torch.Tensor, weight: torch.
         block = 1024
         n_chunks, chunk_size = _chunks(segments, seg_len, block, preds.device)
         hist = torch.zeros((segments, 2 * (num_t + 1), 4), dtype=torch.float64, device=preds.device)
-        wrap_triton(K._forward_histogram_kernel)[(segments * n_chunks,)](
+        _launch(K._forward_histogram_kernel, (segments * n_chunks,),
             preds, labels["target"], labels["weight"], coef, hist,
             classes, length, rows, seg_len, num_t, n_chunks, chunk_size, labels["ignore_int"],
             labels["ignore_float"], LOG2_T=num_t.bit_length(), BLOCK_SIZE=block, **common)
@@ -160,7 +170,7 @@ def triton_soft_counts(preds: torch.Tensor, target: torch.Tensor, weight: torch.
         block = min(1024, max(64, 4096 // t_block))
         n_chunks, chunk_size = _chunks(segments, seg_len, block, preds.device)
         partial = torch.empty((segments, n_chunks, num_t, 4), dtype=torch.float64, device=preds.device)
-        wrap_triton(K._forward_direct_kernel)[(segments * n_chunks, triton.cdiv(num_t, t_block))](
+        _launch(K._forward_direct_kernel, (segments * n_chunks, triton.cdiv(num_t, t_block)),
             preds, labels["target"], labels["weight"], coef, partial,
             classes, length, rows, seg_len, num_t, n_chunks, chunk_size, labels["ignore_int"],
             labels["ignore_float"], BLOCK_SIZE=block, T_BLOCK=t_block, **common)
@@ -205,7 +215,7 @@ def triton_soft_counts_backward(grad: torch.Tensor, preds: torch.Tensor, target:
     out = torch.empty_like(preds)
     block = _BACKWARD_BLOCK if approx == "linear" else 128
     t_block = min(16, max(2, _pow2(num_t)))
-    wrap_triton(K._backward_kernel)[(triton.cdiv(n_elements, block),)](
+    _launch(K._backward_kernel, (triton.cdiv(n_elements, block),),
         out, preds, labels["target"], labels["weight"], coef, table,
         n_elements, classes, length, num_t, labels["ignore_int"], labels["ignore_float"],
         APPROX=APPROX_CODES[approx], MULTICLASS=num_classes > 0, HAS_WEIGHT=labels["HAS_WEIGHT"],
