@@ -188,9 +188,10 @@ def prepare(preds, target, *, thresholds, approx, delta, k, task, num_classes, w
     if task == "binary":
         if samplewise:
             batch = preds.shape[0]
-            preds3 = preds.reshape(batch, 1, -1)
-            target3 = target.reshape(batch, 1, -1)
-            weight3 = None if weight is None else weight.reshape(batch, 1, -1)
+            length = math.prod(preds.shape[1:])  # explicit: -1 is ambiguous for an empty batch
+            preds3 = preds.reshape(batch, 1, length)
+            target3 = target.reshape(batch, 1, length)
+            weight3 = None if weight is None else weight.reshape(batch, 1, length)
             out_shape = (batch, num_thresholds, 4)
         else:
             preds3 = preds.reshape(1, 1, -1)
@@ -200,12 +201,13 @@ def prepare(preds, target, *, thresholds, approx, delta, k, task, num_classes, w
         op_classes = 0
     else:
         batch = preds.shape[0]
-        preds3 = preds.reshape(batch, classes, -1)
+        length = math.prod(preds.shape[2:])  # explicit: -1 is ambiguous for an empty batch
+        preds3 = preds.reshape(batch, classes, length)
         if task == "multilabel":
-            target3 = target.reshape(batch, classes, -1)
+            target3 = target.reshape(batch, classes, length)
             op_classes = 0
         else:
-            target3 = target.reshape(batch, -1)
+            target3 = target.reshape(batch, length)
             op_classes = classes
         weight3 = None if weight is None else weight.reshape(target3.shape)
         out_shape = (batch, classes, num_thresholds, 4) if samplewise else (classes, num_thresholds, 4)

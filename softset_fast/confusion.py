@@ -35,7 +35,10 @@ def soft_confusion_matrix(preds: torch.Tensor, target: torch.Tensor, *, threshol
         backend: "auto" (the fused kernel for the tensors' device when built, else the reference
             with a warning), "reference", "cpu", "cuda" or "triton".
         validate_args: check the data's values (ranges, NaN); one extra read of the inputs.
-        sync_dist: sum the counts over ``process_group`` with a differentiable all-reduce.
+        sync_dist: sum the counts over ``process_group`` (default: the world) with a differentiable
+            all-reduce, so every rank gets the global counts and, under DDP's gradient averaging,
+            the gradients of the loss on the concatenated batch (see softset_fast.distributed).
+            Needs an initialised process group and multidim_average="global".
 
     Returns:
         binary [T, 4]; multilabel / multiclass [C, T, 4]; samplewise adds a leading [N].
@@ -51,5 +54,5 @@ def soft_confusion_matrix(preds: torch.Tensor, target: torch.Tensor, *, threshol
                                    prepared.samplewise)
     if sync_dist:
         from .distributed import all_reduce_counts
-        counts = all_reduce_counts(counts, process_group)
+        counts = all_reduce_counts(counts, process_group, samplewise=prepared.samplewise)
     return counts.reshape(prepared.out_shape)
