@@ -2,7 +2,7 @@
 PYTHON ?= python3
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup demo bench test clean
+.PHONY: setup demo bench test clean cuda-compile-check
 
 setup:
 	$(PYTHON) -m pip install -q "torch==$(TORCH_VERSION)"
@@ -17,6 +17,10 @@ bench: setup
 
 test: setup
 	$(PYTHON) -m pytest -q
+
+# Every CUDA source compiles with nvcc for sm_80 and sm_90 (no GPU needed; see DEVELOPERS.md).
+cuda-compile-check:
+	bash csrc/cuda/compile_check.sh
 
 clean:
 	rm -rf build dist *.egg-info softset_fast/*.so out

@@ -21,6 +21,9 @@ try:  # registers torch.ops.softset_fast.* (C++ CPU, and CUDA when built)
     from . import ops as _ops  # noqa: F401  (fake kernels and autograd)
 except ImportError as err:  # pragma: no cover - depends on the build
     _extension_error = f"{type(err).__name__}: {err}"
+else:
+    from . import _cuda_check
+    _cuda_check.warn_on_mismatch()
 
 
 def _has_kernel(key: str) -> bool:
@@ -51,7 +54,8 @@ def unavailable_reason(name: str) -> str | None:
         return f"the C++ extension softset_fast._C is not built ({detail}); {_HOW_TO_BUILD}"
     if name == "cuda":
         if _has_kernel("CUDA"):
-            return None
+            from . import _cuda_check
+            return _cuda_check.mismatch()
         return ("the extension was built without CUDA; install a CUDA build of torch and the CUDA toolkit, then "
                 "`SOFTSET_FAST_FORCE_CUDA=1 pip install --no-build-isolation -e .`")
     if name == "triton":

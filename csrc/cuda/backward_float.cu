@@ -1,0 +1,10 @@
+// Backward kernels for float preds (one file per preds type so they compile in parallel).
+#include "backward_impl.cuh"
+
+namespace softset_cuda {
+
+cudaError_t backward_float(const Problem& p, const double* grad, void* workspace, void* grad_preds) {
+  return backward_for<float>(p, grad, workspace, grad_preds);
+}
+
+}  // namespace softset_cuda

@@ -1,0 +1,253 @@
+// Device helpers shared by the forward and backward kernels (no torch headers).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "soft_counts_cuda.h"
+
+namespace softset_cuda {
+
+constexpr int kThreads = 256;  // threads per block for every streaming kernel
+constexpr int kItems = 8;      // consecutive elements a thread reads at once (one vector load)
+constexpr int kGridCols = 8;   // tau, a, b, m1, m2, m3, c2, c3
+
+#define SOFTSET_RETURN_IF_ERROR(expr)      \
+  do {                                     \
+    cudaError_t err_ = (expr);             \
+    if (err_ != cudaSuccess) return err_;  \
+  } while (0)
+// A launch check after every kernel.
+#define SOFTSET_LAUNCH_CHECK() SOFTSET_RETURN_IF_ERROR(cudaGetLastError())
+
+// ---- element conversions ---------------------------------------------------
+__device__ __forceinline__ double to_double(bool v) { return v ? 1.0 : 0.0; }
+__device__ __forceinline__ double to_double(uint8_t v) { return static_cast<double>(v); }
+__device__ __forceinline__ double to_double(int32_t v) { return static_cast<double>(v); }
+__device__ __forceinline__ double to_double(int64_t v) { return static_cast<double>(v); }
+__device__ __forceinline__ double to_double(__half v) { return static_cast<double>(__half2float(v)); }
+__device__ __forceinline__ double to_double(__nv_bfloat16 v) { return static_cast<double>(__bfloat162float(v)); }
+__device__ __forceinline__ double to_double(float v) { return static_cast<double>(v); }
+__device__ __forceinline__ double to_double(double v) { return v; }
+
+template <typename T>
+__device__ __forceinline__ T from_double(double v) { return static_cast<T>(v); }
+template <>
+__device__ __forceinline__ __half from_double<__half>(double v) { return __double2half(v); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_double<__nv_bfloat16>(double v) { return __double2bfloat16(v); }
+
+// Integers compare exactly as int64 (class indices, ignore_index); floats as double.
+template <typename T>
+__device__ __forceinline__ bool equals_int(T v, int64_t x) {
+  if constexpr (std::is_integral<T>::value) {
+    return static_cast<int64_t>(v) == x;
+  } else {
+    return to_double(v) == static_cast<double>(x);
+  }
+}
+// bool tensors hold 0/1 bytes; read them as uint8 so any non-zero byte is "true".
+template <typename T> struct Storage { using type = T; };
+template <> struct Storage<bool> { using type = uint8_t; };
+
+// ---- element mapping --------------------------------------------------------
+// Group g, position j in [0, group_len): preds offset e and target/weight offset ti.
+struct Mapping {
+  int64_t C, L;
+  bool samplewise, multiclass;
+
+  __device__ __forceinline__ int64_t cls(int64_t g) const { return samplewise ? g % C : g; }
+  __device__ __forceinline__ void offsets(int64_t g, int64_t j, int64_t& e, int64_t& ti) const {
+    if (samplewise) {
+      e = g * L + j;
+      ti = multiclass ? (g / C) * L + j : e;
+    } else if (C == 1) {
+      e = j;
+      ti = j;
+    } else {
+      const int64_t n = j / L, l = j - n * L;
+      e = (n * C + g) * L + l;
+      ti = multiclass ? j : e;
+    }
+  }
+  // kItems consecutive j (starting at a multiple of kItems) are contiguous in memory.
+  __device__ __forceinline__ bool runs_contiguous() const { return samplewise || C == 1 || L % kItems == 0; }
+};
+
+// kItems consecutive elements with one or more vector loads (caller checks alignment).
+template <typename T>
+__device__ __forceinline__ void load_run(const T* ptr, T (&out)[kItems]) {
+  constexpr int kBytes = kItems * sizeof(T);
+  if constexpr (kBytes >= 16) {
+    const uint4* src = reinterpret_cast<const uint4*>(ptr);
+    uint4 words[kBytes / 16];
+#pragma unroll
+    for (int i = 0; i < kBytes / 16; ++i) words[i] = __ldg(src + i);
+    memcpy(out, words, kBytes);
+  } else {
+    static_assert(kBytes == 8, "unexpected element size");
+    const uint2 word = __ldg(reinterpret_cast<const uint2*>(ptr));
+    memcpy(out, &word, kBytes);
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ bool aligned_run(const T* ptr) {
+  constexpr int kBytes = kItems * sizeof(T) >= 16 ? 16 : kItems * sizeof(T);
+  return reinterpret_cast<uintptr_t>(ptr) % kBytes == 0;
+}
+
+// What one element contributes: p exactly upcast to double, wy = w*y, wn = w*(1-y).
+struct Element {
+  double p, wy, wn;
+};
+
+// Reads the elements of group g at positions j0 .. j0+kItems-1 (those < len are valid;
+// the others get weight 0). Vector loads when the run is contiguous and aligned.
+template <typename P, typename TT, typename W>
+struct Reader {
+  const P* preds;
+  const typename Storage<TT>::type* target;
+  const W* weight;  // nullptr: weight 1
+  Mapping map;
+  bool has_ignore;
+  int64_t ignore_index;
+
+  __device__ __forceinline__ Element make(P pv, typename Storage<TT>::type tv, double w, int64_t c) const {
+    Element el;
+    el.p = to_double(pv);
+    const TT t = static_cast<TT>(tv);
+    if (has_ignore && equals_int(t, ignore_index)) w = 0.0;
+    const double y = map.multiclass ? (equals_int(t, c) ? 1.0 : 0.0) : to_double(t);
+    el.wy = w * y;
+    el.wn = w * (1.0 - y);
+    return el;
+  }
+
+  __device__ __forceinline__ void read(int64_t g, int64_t j0, int64_t len, bool vec_ok, Element (&out)[kItems]) const {
+    const int64_t c = map.cls(g);
+    if (vec_ok && j0 + kItems <= len) {
+      int64_t e, ti;
+      map.offsets(g, j0, e, ti);
+      P pv[kItems];
+      typename Storage<TT>::type tv[kItems];
+      load_run(preds + e, pv);
+      load_run(target + ti, tv);
+      if (weight != nullptr) {
+        W wv[kItems];
+        load_run(weight + ti, wv);
+#pragma unroll
+        for (int i = 0; i < kItems; ++i) out[i] = make(pv[i], tv[i], to_double(wv[i]), c);
+      } else {
+#pragma unroll
+        for (int i = 0; i < kItems; ++i) out[i] = make(pv[i], tv[i], 1.0, c);
+      }
+      return;
+    }
+#pragma unroll
+    for (int i = 0; i < kItems; ++i) {
+      const int64_t j = j0 + i;
+      if (j < len) {
+        int64_t e, ti;
+        map.offsets(g, j, e, ti);
+        const double w = weight != nullptr ? to_double(weight[ti]) : 1.0;
+        out[i] = make(preds[e], target[ti], w, c);
+      } else {
+        out[i] = Element{0.0, 0.0, 0.0};
+      }
+    }
+  }
+
+  // Whether group g's runs can use vector loads (checked once per block).
+  __device__ __forceinline__ bool vector_ok(int64_t g, int64_t j0) const {
+    if (!map.runs_contiguous()) return false;
+    int64_t e, ti;
+    map.offsets(g, j0, e, ti);
+    bool ok = aligned_run(preds + e) && aligned_run(target + ti);
+    if (weight != nullptr) ok = ok && aligned_run(weight + ti);
+    // Every later run of the group starts kItems further on, so its alignment follows
+    // when the group's rows have a multiple of kItems elements (or there is one row).
+    return ok && (map.samplewise || map.C == 1 || map.L % kItems == 0);
+  }
+};
+
+// ---- work split ---------------------------------------------------------------
+// Blocks are (group, chunk) pairs; a chunk is a multiple of kItems positions.
+struct Split {
+  int64_t chunks;  // chunks per group
+  int64_t chunk;   // positions per chunk
+};
+
+inline Split make_split(int64_t groups, int64_t len, int sm_count, int blocks_per_sm, int64_t min_chunk) {
+  Split s;
+  const int64_t want = static_cast<int64_t>(sm_count) * blocks_per_sm;
+  int64_t chunks = (len + min_chunk - 1) / min_chunk;
+  int64_t cap = (want + groups - 1) / groups;
+  if (cap < 1) cap = 1;
+  if (chunks > cap) chunks = cap;
+  if (chunks < 1) chunks = 1;
+  int64_t chunk = (len + chunks - 1) / chunks;
+  chunk = (chunk + kItems - 1) / kItems * kItems;
+  if (chunk < kItems) chunk = kItems;
+  s.chunk = chunk;
+  s.chunks = (len + chunk - 1) / chunk;
+  if (s.chunks < 1) s.chunks = 1;
+  return s;
+}
+
+// ---- grid look-ups ------------------------------------------------------------
+// Buckets of width 1/B over [0, 1] (B a power of two, so u/B is exact) record the
+// range of candidate indices, so each search below takes one or two steps on an
+// evenly spaced grid; it stays exact for any sorted grid.
+//   s1(p) = #{t : a_t <= p}   (p in segment 1, p < a_t, for t >= s1)
+//   s3(p) = #{t : b_t <  p}   (p in segment 3, p > b_t, for t <  s3)
+// For "step" the a column is tau: s(p) = #{t : tau_t <= p}, H = 1 for t < s.
+// bucket[u] = (s1(u/B), s1((u+1)/B), s3(u/B), s3((u+1)/B)).
+inline int bucket_count(int64_t T) {
+  int B = 256;
+  while (B < 2 * (T + 1) && B < 2048) B *= 2;
+  return B;
+}
+
+__device__ __forceinline__ int count_le(const double* x, int lo, int hi, double p) {
+  while (lo < hi) {  // first index in [lo, hi) with x > p
+    const int mid = (lo + hi) >> 1;
+    if (x[mid] <= p) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+__device__ __forceinline__ int count_lt(const double* x, int lo, int hi, double p) {
+  while (lo < hi) {  // first index in [lo, hi) with x >= p
+    const int mid = (lo + hi) >> 1;
+    if (x[mid] < p) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
+// s1 and s3 (s3 unused for step) of p, with a, b (or tau) and the buckets in shared memory.
+__device__ __forceinline__ void segment_indices(const double* a, const double* b, const int4* buckets, int B, int T,
+                                                bool with_b, double p, int& s1, int& s3) {
+  int4 r;
+  if (p >= 0.0 && p <= 1.0) {
+    int u = static_cast<int>(p * B);
+    u = u < B ? u : B - 1;
+    r = buckets[u];
+  } else {  // out of range (or NaN): search the whole grid
+    r = make_int4(0, T, 0, T);
+  }
+  s1 = count_le(a, r.x, r.y, p);
+  s3 = with_b ? count_lt(b, r.z, r.w, p) : 0;
+}
+
+// Warp sum with a fixed butterfly order (deterministic; every lane gets the sum).
+__device__ __forceinline__ double warp_sum(double v) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+  return v;
+}
+
+}  // namespace softset_cuda

@@ -1,0 +1,426 @@
+// Forward kernels of softset_fast::soft_counts on CUDA (plain pointers, no torch headers).
+//
+// Two paths (DESIGN.md §4):
+//  * histogram (linear, step; default): each sample falls in segment 1 for a suffix
+//    of the grid and in segment 3 for a prefix, so a per-block shared-memory
+//    histogram of (Σwy·p, Σwy, Σwn·p, Σwn) by those two indices, flushed to a float64
+//    histogram per group, then one block per group scans it over T: O(N + T).
+//    Float atomics make the last bits depend on scheduling (not deterministic).
+//  * direct (sigmoid always; linear/step under torch.use_deterministic_algorithms
+//    or when the histogram does not fit in shared memory): each thread holds 8
+//    elements in registers and evaluates H̃ at every threshold; sums go through a
+//    fixed butterfly, fixed warp order and a fixed chunk order: O(N·T) work, no
+//    atomics, bit-identical run to run.
+#pragma once
+
+#include <algorithm>
+
+#include "common.cuh"
+#include "dispatch.cuh"
+#include "scan.cuh"
+
+namespace softset_cuda {
+namespace {  // internal linkage: each forward_<dtype>.cu keeps its own copies
+
+constexpr int kWarps = kThreads / 32;
+
+// ---- bucket table (shared by both passes; see common.cuh) ----------------------
+__global__ void build_buckets_kernel(const double* __restrict__ grid, int T, int B, bool linear,
+                                     int4* __restrict__ buckets) {
+  const int u = blockIdx.x * blockDim.x + threadIdx.x;
+  if (u >= B) return;
+  const double lo = static_cast<double>(u) / B, hi = static_cast<double>(u + 1) / B;
+  const int col_a = linear ? 1 : 0;
+  auto count = [&](int col, double x, bool strict) {
+    int l = 0, h = T;
+    while (l < h) {
+      const int mid = (l + h) >> 1;
+      const double v = grid[static_cast<int64_t>(mid) * kGridCols + col];
+      if (strict ? (v < x) : (v <= x)) l = mid + 1; else h = mid;
+    }
+    return l;
+  };
+  int4 r;
+  r.x = count(col_a, lo, false);
+  r.y = count(col_a, hi, false);
+  r.z = linear ? count(2, lo, true) : 0;
+  r.w = linear ? count(2, hi, true) : 0;
+  buckets[u] = r;
+}
+
+// ---- histogram path -------------------------------------------------------------
+// Shared layout: a[T], b[T] (double), buckets[B] (int4), hist[F * R] (H), F = 8 (T + 1).
+// hist index f = (h * (T + 1) + bin) * 4 + q, h = 0 for s1 bins, 1 for s3 bins,
+// q = (wy·p, wy, wn·p, wn); R replicas interleaved (lane & (R-1)) spread the atomics.
+inline size_t hist_smem_bytes(int64_t T, int B, int R, size_t hbytes) {
+  return static_cast<size_t>(2 * T) * sizeof(double) + static_cast<size_t>(B) * sizeof(int4) +
+         static_cast<size_t>(8 * (T + 1)) * R * hbytes;
+}
+
+template <Approx A, typename P, typename TT, typename H>
+__global__ void __launch_bounds__(kThreads) hist_kernel(Reader<P, TT, acc_t<P>> rd, const double* __restrict__ grid,
+                                                        int T, int B, int R, const int4* __restrict__ buckets_g,
+                                                        Split split, int64_t len, double* __restrict__ ghist) {
+  constexpr bool kLinear = A == Approx::Linear;
+  extern __shared__ __align__(16) unsigned char smem[];
+  double* a = reinterpret_cast<double*>(smem);
+  double* b = a + T;
+  int4* buckets = reinterpret_cast<int4*>(b + T);
+  H* hist = reinterpret_cast<H*>(buckets + B);
+  const int F = 8 * (T + 1);
+  for (int i = threadIdx.x; i < T; i += kThreads) {
+    a[i] = grid[static_cast<int64_t>(i) * kGridCols + (kLinear ? 1 : 0)];
+    b[i] = kLinear ? grid[static_cast<int64_t>(i) * kGridCols + 2] : 0.0;
+  }
+  for (int i = threadIdx.x; i < B; i += kThreads) buckets[i] = buckets_g[i];
+  for (int i = threadIdx.x; i < F * R; i += kThreads) hist[i] = H(0);
+  __syncthreads();
+
+  const int64_t g = blockIdx.x / split.chunks;
+  const int64_t begin = (blockIdx.x % split.chunks) * split.chunk;
+  const int64_t end = min(len, begin + split.chunk);
+  const bool vec = rd.vector_ok(g, begin);
+  const int r = threadIdx.x & (R - 1);
+  const int off3 = 4 * (T + 1);
+  for (int64_t j0 = begin + static_cast<int64_t>(threadIdx.x) * kItems; j0 < end;
+       j0 += static_cast<int64_t>(kThreads) * kItems) {
+    Element el[kItems];
+    rd.read(g, j0, end, vec, el);
+#pragma unroll
+    for (int i = 0; i < kItems; ++i) {
+      if (el[i].wy == 0.0 && el[i].wn == 0.0) continue;  // ignored, zero weight or past the end
+      int s1, s3;
+      segment_indices(a, b, buckets, B, T, kLinear, el[i].p, s1, s3);
+      if constexpr (kLinear) {
+        const int f1 = s1 * 4, f3 = off3 + s3 * 4;
+        if (el[i].wy != 0.0) {
+          const H yp = static_cast<H>(el[i].wy * el[i].p), y = static_cast<H>(el[i].wy);
+          atomicAdd(&hist[(f1 + 0) * R + r], yp);
+          atomicAdd(&hist[(f1 + 1) * R + r], y);
+          atomicAdd(&hist[(f3 + 0) * R + r], yp);
+          atomicAdd(&hist[(f3 + 1) * R + r], y);
+        }
+        if (el[i].wn != 0.0) {
+          const H np = static_cast<H>(el[i].wn * el[i].p), n = static_cast<H>(el[i].wn);
+          atomicAdd(&hist[(f1 + 2) * R + r], np);
+          atomicAdd(&hist[(f1 + 3) * R + r], n);
+          atomicAdd(&hist[(f3 + 2) * R + r], np);
+          atomicAdd(&hist[(f3 + 3) * R + r], n);
+        }
+      } else {  // step: H = 1 for t < s1 (tau_t <= p): counts only, in the s3 half
+        const int f = off3 + s1 * 4;
+        if (el[i].wy != 0.0) atomicAdd(&hist[(f + 1) * R + r], static_cast<H>(el[i].wy));
+        if (el[i].wn != 0.0) atomicAdd(&hist[(f + 3) * R + r], static_cast<H>(el[i].wn));
+      }
+    }
+  }
+  __syncthreads();
+  double* out = ghist + g * F;
+  for (int f = threadIdx.x; f < F; f += kThreads) {
+    double s = 0.0;
+    for (int rr = 0; rr < R; ++rr) s += static_cast<double>(hist[f * R + rr]);
+    if (s != 0.0) atomicAdd(out + f, s);
+  }
+}
+
+// One block per group: prefix scans of the histogram over the grid -> [T, 4].
+//   P1(t) = Σ_{k<=t} h1[k] (segment 1 at t), P3(t) = Σ_{k<=t} h3[k], tot = Σ_k h3[k];
+//   segment 3 = tot - P3(t), segment 2 = P3(t) - P1(t) (s3 <= s1 for every sample).
+template <Approx A, typename O>
+__global__ void __launch_bounds__(kThreads) finalize_hist_kernel(const double* __restrict__ ghist,
+                                                                 const double* __restrict__ grid, int T,
+                                                                 O* __restrict__ out) {
+  constexpr bool kLinear = A == Approx::Linear;
+  using Vec4 = VecD<4>;
+  using Vec8 = VecD<8>;
+  using Reduce = cub::BlockReduce<Vec4, kThreads>;
+  using Scan = cub::BlockScan<Vec8, kThreads>;
+  __shared__ union {
+    typename Reduce::TempStorage reduce;
+    typename Scan::TempStorage scan;
+  } temp;
+  __shared__ double tot_shared[4];
+  const int64_t g = blockIdx.x;
+  const double* h1 = ghist + g * 8 * (T + 1);
+  const double* h3 = h1 + 4 * (T + 1);
+
+  Vec4 part;
+  for (int k = threadIdx.x; k <= T; k += kThreads) {
+#pragma unroll
+    for (int q = 0; q < 4; ++q) part.v[q] += h3[k * 4 + q];
+  }
+  Vec4 tot = Reduce(temp.reduce).Reduce(part, VecSum());
+  if (threadIdx.x == 0) {
+#pragma unroll
+    for (int q = 0; q < 4; ++q) tot_shared[q] = tot.v[q];
+  }
+  __syncthreads();
+#pragma unroll
+  for (int q = 0; q < 4; ++q) tot.v[q] = tot_shared[q];
+
+  RunningPrefix<8> prefix;
+  for (int base = 0; base < T; base += kThreads) {
+    const int t = base + threadIdx.x;
+    Vec8 x;
+    if (t < T) {
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        x.v[q] = h1[t * 4 + q];
+        x.v[4 + q] = h3[t * 4 + q];
+      }
+    }
+    Vec8 incl;
+    __syncthreads();  // temp storage reuse
+    Scan(temp.scan).InclusiveScan(x, incl, VecSum(), prefix);
+    if (t < T) {
+      const double* c = grid + static_cast<int64_t>(t) * kGridCols;
+      double s1, s0;
+      if constexpr (kLinear) {
+        const double m1 = c[3], m2 = c[4], m3 = c[5], c2 = c[6], c3 = c[7];
+        double seg1[4], seg2[4], seg3[4];
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+          seg1[q] = incl.v[q];
+          seg2[q] = incl.v[4 + q] - incl.v[q];
+          seg3[q] = tot.v[q] - incl.v[4 + q];
+        }
+        s1 = m1 * seg1[0] + (m2 * seg2[0] + c2 * seg2[1]) + (m3 * seg3[0] + c3 * seg3[1]);
+        s0 = m1 * seg1[2] + (m2 * seg2[2] + c2 * seg2[3]) + (m3 * seg3[2] + c3 * seg3[3]);
+      } else {
+        s1 = tot.v[1] - incl.v[5];
+        s0 = tot.v[3] - incl.v[7];
+      }
+      O* o = out + (g * T + t) * 4;
+      o[0] = static_cast<O>(s1);
+      o[1] = static_cast<O>(tot.v[1] - s1);
+      o[2] = static_cast<O>(s0);
+      o[3] = static_cast<O>(tot.v[3] - s0);
+    }
+  }
+}
+
+// ---- direct path ------------------------------------------------------------------
+constexpr int kRuns = 1;              // runs of kItems a thread holds per tile
+constexpr int kHeld = kRuns * kItems;  // elements per thread in registers
+constexpr int kTChunk = 32;           // thresholds combined across warps at once
+
+template <Approx A, typename S>
+__device__ __forceinline__ double heaviside(double p, S ps, const double* c, S tau_s, S k_s) {
+  if constexpr (A == Approx::Linear) {
+    return p < c[1] ? c[3] * p : (p > c[2] ? c[5] * p + c[7] : c[4] * p + c[6]);
+  } else if constexpr (A == Approx::Step) {
+    return p >= c[0] ? 1.0 : 0.0;
+  } else {
+    return static_cast<double>(S(1) / (S(1) + exp(-k_s * (ps - tau_s))));
+  }
+}
+
+// partial [blocks, T, 2] (Σwy·H̃, Σwn·H̃) and pq [blocks, 2] (Σwy, Σwn); block = g * chunks + chunk.
+template <Approx A, typename P, typename TT>
+__global__ void __launch_bounds__(kThreads) direct_kernel(Reader<P, TT, acc_t<P>> rd, const double* __restrict__ grid,
+                                                          int T, double k, Split split, int64_t len,
+                                                          double* __restrict__ partial, double* __restrict__ pq) {
+  using S = acc_t<P>;
+  using Reduce = cub::BlockReduce<double, kThreads>;
+  __shared__ double warp_part[kWarps][kTChunk][2];
+  __shared__ typename Reduce::TempStorage reduce_temp;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int64_t g = blockIdx.x / split.chunks;
+  const int64_t begin = (blockIdx.x % split.chunks) * split.chunk;
+  const int64_t end = min(len, begin + split.chunk);
+  const bool vec = rd.vector_ok(g, begin);
+  double* my_partial = partial + static_cast<int64_t>(blockIdx.x) * T * 2;
+  const S k_s = static_cast<S>(k);
+  double acc_p = 0.0, acc_q = 0.0;
+
+  for (int64_t tile = begin; tile < end; tile += static_cast<int64_t>(kThreads) * kHeld) {
+    S p[kHeld], wy[kHeld], wn[kHeld];
+    double pd[kHeld];
+#pragma unroll
+    for (int run = 0; run < kRuns; ++run) {
+      Element el[kItems];
+      rd.read(g, tile + (static_cast<int64_t>(run) * kThreads + threadIdx.x) * kItems, end, vec, el);
+#pragma unroll
+      for (int i = 0; i < kItems; ++i) {
+        const int h = run * kItems + i;
+        pd[h] = el[i].p;
+        p[h] = static_cast<S>(el[i].p);
+        wy[h] = static_cast<S>(el[i].wy);
+        wn[h] = static_cast<S>(el[i].wn);
+        acc_p += el[i].wy;
+        acc_q += el[i].wn;
+      }
+    }
+    for (int tc = 0; tc < T; tc += kTChunk) {
+      const int count = min(kTChunk, T - tc);
+      for (int tt = 0; tt < count; ++tt) {
+        const double* c = grid + static_cast<int64_t>(tc + tt) * kGridCols;
+        const S tau_s = static_cast<S>(c[0]);
+        double s1 = 0.0, s0 = 0.0;
+#pragma unroll
+        for (int h = 0; h < kHeld; ++h) {
+          const double hv = heaviside<A, S>(pd[h], p[h], c, tau_s, k_s);
+          s1 += static_cast<double>(wy[h]) * hv;
+          s0 += static_cast<double>(wn[h]) * hv;
+        }
+        s1 = warp_sum(s1);
+        s0 = warp_sum(s0);
+        if (lane == 0) {
+          warp_part[warp][tt][0] = s1;
+          warp_part[warp][tt][1] = s0;
+        }
+      }
+      __syncthreads();
+      for (int x = threadIdx.x; x < 2 * count; x += kThreads) {
+        const int tt = x >> 1, v = x & 1;
+        double s = 0.0;
+        for (int w = 0; w < kWarps; ++w) s += warp_part[w][tt][v];
+        my_partial[(tc + tt) * 2 + v] += s;  // this block owns its row: no race
+      }
+      __syncthreads();
+    }
+  }
+  const double tot_p = Reduce(reduce_temp).Sum(acc_p);
+  __syncthreads();
+  const double tot_q = Reduce(reduce_temp).Sum(acc_q);
+  if (threadIdx.x == 0) {
+    pq[blockIdx.x * 2 + 0] = tot_p;
+    pq[blockIdx.x * 2 + 1] = tot_q;
+  }
+}
+
+// One thread per (group, threshold): sums the chunks in order -> (tp, fn, fp, tn).
+template <typename O>
+__global__ void combine_kernel(const double* __restrict__ partial, const double* __restrict__ pq, int64_t groups,
+                               int64_t chunks, int T, O* __restrict__ out) {
+  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= groups * T) return;
+  const int64_t g = idx / T;
+  const int t = static_cast<int>(idx - g * T);
+  double s1 = 0.0, s0 = 0.0, tp = 0.0, tq = 0.0;
+  for (int64_t q = 0; q < chunks; ++q) {
+    const int64_t blk = g * chunks + q;
+    s1 += partial[(blk * T + t) * 2 + 0];
+    s0 += partial[(blk * T + t) * 2 + 1];
+    tp += pq[blk * 2 + 0];
+    tq += pq[blk * 2 + 1];
+  }
+  O* o = out + idx * 4;
+  o[0] = static_cast<O>(s1);
+  o[1] = static_cast<O>(tp - s1);
+  o[2] = static_cast<O>(s0);
+  o[3] = static_cast<O>(tq - s0);
+}
+
+// ---- planning -----------------------------------------------------------------------
+struct Plan {
+  bool use_hist = false;
+  int B = 0, R = 1, blocks_per_sm = 4;
+  size_t smem = 0;
+  Split split{1, kItems};
+};
+
+inline size_t align_up(size_t x) { return (x + 255) / 256 * 256; }
+
+inline Plan make_plan(const Problem& p, bool deterministic) {
+  Plan plan;
+  const int64_t groups = p.groups(), len = p.group_len();
+  if (p.approx != Approx::Sigmoid && !deterministic) {
+    const size_t hbytes = p.preds_dtype == DType::Double ? sizeof(double) : sizeof(float);
+    plan.B = bucket_count(p.T);
+    const size_t fits = static_cast<size_t>(p.max_smem_optin);
+    if (hist_smem_bytes(p.T, plan.B, 1, hbytes) <= fits) {
+      plan.use_hist = true;
+      // Replicas while they fit in ~100 KB and cost no more than ~4 zeroings per element.
+      const size_t budget = std::min<size_t>(fits, 100 * 1024);
+      const int64_t per_block_hint = std::max<int64_t>(len / std::max<int64_t>(1, (p.sm_count * 4) / std::max<int64_t>(1, groups)), 1);
+      int R = 32;
+      while (R > 1 && (hist_smem_bytes(p.T, plan.B, R, hbytes) > budget ||
+                       static_cast<int64_t>(8 * (p.T + 1)) * R > 4 * per_block_hint))
+        R /= 2;
+      plan.R = R;
+      plan.smem = hist_smem_bytes(p.T, plan.B, R, hbytes);
+      plan.blocks_per_sm = static_cast<int>(std::max<size_t>(1, std::min<size_t>(4, (228 * 1024) / (plan.smem + 1024))));
+      plan.split = make_split(groups, len, p.sm_count, plan.blocks_per_sm, 8192);
+      return plan;
+    }
+  }
+  plan.split = make_split(groups, len, p.sm_count, 4, 8192);
+  return plan;
+}
+
+template <typename P, typename TT>
+Reader<P, TT, acc_t<P>> make_reader(const Problem& p) {
+  Reader<P, TT, acc_t<P>> rd;
+  rd.preds = static_cast<const P*>(p.preds);
+  rd.target = static_cast<const typename Storage<TT>::type*>(p.target);
+  rd.weight = static_cast<const acc_t<P>*>(p.weight);
+  rd.map = Mapping{p.C, p.L, p.samplewise, p.multiclass};
+  rd.has_ignore = p.has_ignore;
+  rd.ignore_index = p.ignore_index;
+  return rd;
+}
+
+template <Approx A, typename P, typename TT>
+cudaError_t run_forward(const Problem& p, const Plan& plan, unsigned char* ws, void* out) {
+  using O = acc_t<P>;
+  const int T = static_cast<int>(p.T);
+  const int64_t groups = p.groups(), len = p.group_len();
+  const int64_t blocks = groups * plan.split.chunks;
+  auto rd = make_reader<P, TT>(p);
+  if (plan.use_hist) {
+    if constexpr (A != Approx::Sigmoid) {
+      int4* buckets = reinterpret_cast<int4*>(ws);
+      double* ghist = reinterpret_cast<double*>(ws + align_up(sizeof(int4) * plan.B));
+      SOFTSET_RETURN_IF_ERROR(cudaMemsetAsync(ghist, 0, sizeof(double) * groups * 8 * (p.T + 1), p.stream));
+      build_buckets_kernel<<<(plan.B + 255) / 256, 256, 0, p.stream>>>(p.grid, T, plan.B, A == Approx::Linear, buckets);
+      SOFTSET_LAUNCH_CHECK();
+      auto kernel = hist_kernel<A, P, TT, O>;
+      SOFTSET_RETURN_IF_ERROR(
+          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(plan.smem)));
+      kernel<<<static_cast<unsigned>(blocks), kThreads, plan.smem, p.stream>>>(rd, p.grid, T, plan.B, plan.R, buckets,
+                                                                              plan.split, len, ghist);
+      SOFTSET_LAUNCH_CHECK();
+      finalize_hist_kernel<A, O><<<static_cast<unsigned>(groups), kThreads, 0, p.stream>>>(ghist, p.grid, T,
+                                                                                         static_cast<O*>(out));
+      SOFTSET_LAUNCH_CHECK();
+      return cudaSuccess;
+    }
+  }
+  double* partial = reinterpret_cast<double*>(ws);
+  double* pq = reinterpret_cast<double*>(ws + align_up(sizeof(double) * blocks * p.T * 2));
+  SOFTSET_RETURN_IF_ERROR(cudaMemsetAsync(partial, 0, sizeof(double) * blocks * p.T * 2, p.stream));
+  direct_kernel<A, P, TT><<<static_cast<unsigned>(blocks), kThreads, 0, p.stream>>>(rd, p.grid, T, p.k, plan.split,
+                                                                                     len, partial, pq);
+  SOFTSET_LAUNCH_CHECK();
+  const int64_t items = groups * p.T;
+  combine_kernel<O><<<static_cast<unsigned>((items + 255) / 256), 256, 0, p.stream>>>(
+      partial, pq, groups, plan.split.chunks, T, static_cast<O*>(out));
+  SOFTSET_LAUNCH_CHECK();
+  return cudaSuccess;
+}
+
+// Forward for one preds type (instantiated in forward_<dtype>.cu, compiled in parallel).
+template <typename P>
+cudaError_t forward_for(const Problem& p, bool deterministic, void* workspace, void* out) {
+  const Plan plan = make_plan(p, deterministic);
+  unsigned char* ws = static_cast<unsigned char*>(workspace);
+  return dispatch_types(p.preds_dtype, p.target_dtype, [&](auto, auto ttag) -> cudaError_t {
+    using TT = typename decltype(ttag)::type;
+    switch (p.approx) {
+      case Approx::Linear: return run_forward<Approx::Linear, P, TT>(p, plan, ws, out);
+      case Approx::Step: return run_forward<Approx::Step, P, TT>(p, plan, ws, out);
+      case Approx::Sigmoid: return run_forward<Approx::Sigmoid, P, TT>(p, plan, ws, out);
+    }
+    return cudaErrorInvalidValue;
+  });
+}
+
+}  // namespace
+
+cudaError_t forward_half(const Problem& p, bool deterministic, void* workspace, void* out);
+cudaError_t forward_bfloat16(const Problem& p, bool deterministic, void* workspace, void* out);
+cudaError_t forward_float(const Problem& p, bool deterministic, void* workspace, void* out);
+cudaError_t forward_double(const Problem& p, bool deterministic, void* workspace, void* out);
+
+}  // namespace softset_cuda

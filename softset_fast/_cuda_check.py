@@ -1,0 +1,57 @@
+"""Import-time check that the CUDA kernels were built against torch's CUDA.
+
+A CUDA build of softset_fast._C registers ``softset_fast::cuda_version()``
+(CUDA_VERSION at build time, e.g. 13000 for 13.0). Kernels built for another
+CUDA major version than torch's fail at launch or load, so the "cuda" backend
+is reported unavailable with the fix, and a warning says so once at import.
+"""
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+_REBUILD = ("rebuild the extension against this torch: `pip uninstall -y softset-fast && "
+            "SOFTSET_FAST_FORCE_CUDA=1 pip install --no-build-isolation -e .` with CUDA_HOME pointing to a "
+            "CUDA {want} toolkit")
+
+
+def _format(version: int) -> str:
+    return f"{version // 1000}.{(version % 1000) // 10}"
+
+
+def extension_cuda_version() -> int | None:
+    """CUDA_VERSION the extension was built with, or None for a CPU-only build."""
+    try:
+        return int(torch.ops.softset_fast.cuda_version())
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def torch_cuda_version() -> int | None:
+    if torch.version.cuda is None:
+        return None
+    major, minor = (int(x) for x in torch.version.cuda.split(".")[:2])
+    return major * 1000 + minor * 10
+
+
+def mismatch() -> str | None:
+    """None when the extension's CUDA matches torch's (or either has none), else what is wrong and the fix."""
+    built = extension_cuda_version()
+    if built is None:
+        return None
+    runtime = torch_cuda_version()
+    if runtime is None:
+        return (f"softset_fast._C was built with CUDA {_format(built)} but torch {torch.__version__} is a CPU build; "
+                "the CUDA kernels cannot run; " + _REBUILD.format(want="matching") +
+                " or install a CUDA build of torch")
+    if built // 1000 != runtime // 1000:
+        return (f"softset_fast._C was built with CUDA {_format(built)} but torch {torch.__version__} uses CUDA "
+                f"{torch.version.cuda}; " + _REBUILD.format(want=torch.version.cuda))
+    return None
+
+
+def warn_on_mismatch() -> None:
+    problem = mismatch()
+    if problem is not None:
+        warnings.warn(f"softset_fast: {problem}", RuntimeWarning, stacklevel=3)
