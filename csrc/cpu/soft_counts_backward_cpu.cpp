@@ -1,0 +1,173 @@
+// softset_fast::soft_counts_backward on the CPU: the gradient of soft_counts in preds.
+//
+// With the upstream gradient grad[g, c, t] = (g_tp, g_fn, g_fp, g_tn) and
+// gpos_t = g_tp - g_fn, gneg_t = g_fp - g_tn (fn = P - S1 and tn = Q - S0):
+//   grad_preds[i] = w_i · Σ_t H̃'(p_i, τ_t) · (y_i · gpos_t + (1 - y_i) · gneg_t).
+// linear: per group, prefix tables over T of slope × gradient (float64) turn the sum
+//   into two look-ups per element: Σ_t = F3[i3] + F1[i1] with
+//   F3[i] = Σ_{t<i} (m3_t - m2_t) g_t and F1[i] = Σ_{t<i} m2_t g_t + Σ_{t>=i} m1_t g_t.
+// sigmoid: O(T) per element, k·s·(1 - s) in float64.
+// step: zero gradient.
+// Deterministic: each element's value depends only on its own inputs and the tables,
+// which one thread builds per group; bitwise identical for any thread count.
+#include "soft_counts_cpu.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace softset {
+namespace cpu {
+
+namespace {
+
+// Per-group tables: linear [T + 1][F3pos, F3neg, F1pos, F1neg]; sigmoid [T][k·gpos, k·gneg].
+int64_t table_size(Approx approx, int64_t T) { return approx == Approx::kLinear ? (T + 1) * 4 : T * 2; }
+
+void build_tables(const Problem& pr, const at::Tensor& grad, std::vector<double>& tables) {
+  const int64_t T = pr.T, groups = pr.G() * pr.C, S = table_size(pr.approx, T);
+  tables.assign(groups * S, 0.0);
+  const double* g = grad.data_ptr<double>();
+  const double* grid = pr.grid.data_ptr<double>();
+  const int64_t grain = std::max<int64_t>(1, 4096 / T);
+  at::parallel_for(0, groups, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t group = begin; group < end; ++group) {
+      const double* gg = g + group * T * 4;
+      double* tab = tables.data() + group * S;
+      if (pr.approx == Approx::kSigmoid) {
+        for (int64_t t = 0; t < T; ++t) {
+          tab[2 * t] = pr.k * (gg[4 * t] - gg[4 * t + 1]);
+          tab[2 * t + 1] = pr.k * (gg[4 * t + 2] - gg[4 * t + 3]);
+        }
+        continue;
+      }
+      double m1_suffix[2] = {0, 0};
+      for (int64_t i = T; i >= 0; --i) {  // F1 starts as Σ_{t>=i} m1_t g_t
+        tab[4 * i + 2] = m1_suffix[0];
+        tab[4 * i + 3] = m1_suffix[1];
+        if (i > 0) {
+          const double* row = grid + (i - 1) * kGridColumns;
+          const double* gt = gg + (i - 1) * 4;
+          m1_suffix[0] += row[kM1] * (gt[0] - gt[1]);
+          m1_suffix[1] += row[kM1] * (gt[2] - gt[3]);
+        }
+      }
+      double f3[2] = {0, 0}, m2_prefix[2] = {0, 0};
+      for (int64_t i = 0; i <= T; ++i) {
+        tab[4 * i + 0] = f3[0];
+        tab[4 * i + 1] = f3[1];
+        tab[4 * i + 2] += m2_prefix[0];
+        tab[4 * i + 3] += m2_prefix[1];
+        if (i < T) {
+          const double* row = grid + i * kGridColumns;
+          const double* gt = gg + i * 4;
+          const double gpos = gt[0] - gt[1], gneg = gt[2] - gt[3];
+          f3[0] += (row[kM3] - row[kM2]) * gpos;
+          f3[1] += (row[kM3] - row[kM2]) * gneg;
+          m2_prefix[0] += row[kM2] * gpos;
+          m2_prefix[1] += row[kM2] * gneg;
+        }
+      }
+    }
+  });
+}
+
+template <typename preds_t, typename target_t, TargetKind K, Approx A>
+struct Gradient {
+  using acc_t = at::opmath_type<preds_t>;
+  const Problem& pr;
+  const preds_t* preds;
+  const acc_t* weight;  // nullptr: all ones
+  Labels<target_t, K> labels;
+  const Lookup& la;
+  const Lookup& lb;
+  const SigmoidTable& sig;
+  const double* tables;
+  preds_t* out;
+
+  void operator()(const Run& run) const {
+    constexpr bool kHardLabel = K != TargetKind::kSoft;
+    const int64_t T = pr.T;
+    const int64_t group = (pr.samplewise ? run.n * pr.C : 0) + run.c;
+    const double* tab = tables + group * table_size(A, T);
+    for (int64_t j = 0; j < run.count; ++j) {
+      double y;
+      if (!labels.get(run.t + j, run.c, y)) {
+        out[run.e + j] = static_cast<preds_t>(0.0);
+        continue;
+      }
+      const double p = static_cast<double>(preds[run.e + j]);
+      const double w = weight ? static_cast<double>(weight[run.t + j]) : 1.0;
+      double d;
+      if constexpr (A == Approx::kLinear) {
+        const double* f1 = tab + la.count<false>(p) * 4 + 2;
+        const double* f3 = tab + lb.count<true>(p) * 4;
+        if constexpr (kHardLabel) {
+          const int side = y > 0 ? 0 : 1;
+          d = f3[side] + f1[side];
+        } else {
+          d = y * (f3[0] + f1[0]) + (1 - y) * (f3[1] + f1[1]);
+        }
+      } else {
+        const double k = pr.k;
+        const bool factorised = sig.factorised && std::abs(k * p) <= kSigmoidFactorBound;
+        const double e = factorised ? std::exp(-k * p) : 0.0;
+        // Hard labels need one side of the table only.
+        const double* gside = tab + (kHardLabel && y <= 0 ? 1 : 0);
+        double dpos = 0, dneg = 0;
+        for (int64_t t = 0; t < T; ++t) {
+          const double u = factorised ? e * sig.exp_k_tau[t] : std::exp(-k * (p - pr.tau[t]));
+          const double s = 1.0 / (1.0 + u);
+          // s (1 - s) = u s², without the cancellation of 1 - s near s = 1.
+          const double slope = std::isinf(u) ? 0.0 : u * s * s;
+          dpos += slope * gside[2 * t];
+          if constexpr (!kHardLabel) dneg += slope * tab[2 * t + 1];
+        }
+        d = kHardLabel ? dpos : y * dpos + (1 - y) * dneg;
+      }
+      out[run.e + j] = static_cast<preds_t>(w * d);
+    }
+  }
+};
+
+}  // namespace
+
+at::Tensor soft_counts_backward_cpu(const at::Tensor& grad, const at::Tensor& preds, const at::Tensor& target,
+                                    const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
+                                    c10::string_view approx, double k, int64_t num_classes,
+                                    c10::optional<int64_t> ignore_index, bool samplewise) {
+  Problem pr = make_problem(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise,
+                            "soft_counts_backward");
+  TORCH_CHECK(grad.device() == preds.device(), "soft_counts_backward: grad must be on preds' device ",
+              preds.device(), ", got ", grad.device());
+  const std::vector<int64_t> expected = {pr.G(), pr.C, pr.T, 4};
+  TORCH_CHECK(grad.sizes() == at::IntArrayRef(expected), "soft_counts_backward: grad must have shape ",
+              at::IntArrayRef(expected), " ([G, C, T, 4]), got ", grad.sizes());
+  TORCH_CHECK(at::isFloatingType(grad.scalar_type()), "soft_counts_backward: grad must be floating point, got ",
+              grad.scalar_type());
+  const int64_t numel = pr.N * pr.C * pr.L;
+  if (pr.approx == Approx::kStep || numel == 0) return at::zeros_like(pr.preds);
+
+  at::Tensor out = at::empty_like(pr.preds);
+  const at::Tensor grad64 = grad.to(at::kDouble).contiguous();
+  std::vector<double> tables;
+  build_tables(pr, grad64, tables);
+  const Lookup la(pr.a);
+  const Lookup lb(pr.b);
+  const SigmoidTable sig = pr.approx == Approx::kSigmoid ? make_sigmoid_table(pr) : SigmoidTable{};
+  dispatch</*WithStep=*/false>(pr, [&](auto preds_tag, auto target_tag, auto kind,
+                                                                   auto approx_tag) {
+    using preds_t = typename decltype(preds_tag)::type;
+    using target_t = typename decltype(target_tag)::type;
+    using acc_t = at::opmath_type<preds_t>;
+    const Gradient<preds_t, target_t, decltype(kind)::value, decltype(approx_tag)::value> kernel{
+        pr, pr.preds.data_ptr<preds_t>(), pr.weight.defined() ? pr.weight.data_ptr<acc_t>() : nullptr,
+        make_labels<target_t, decltype(kind)::value>(pr), la, lb, sig, tables.data(), out.data_ptr<preds_t>()};
+    at::parallel_for(0, numel, kGrain, [&](int64_t begin, int64_t end) {
+      for_each_run(pr, begin, end, kernel);
+    });
+  });
+  return out;
+}
+
+}  // namespace cpu
+}  // namespace softset

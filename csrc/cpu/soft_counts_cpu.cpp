@@ -1,0 +1,368 @@
+// softset_fast::soft_counts on the CPU: soft confusion counts over a threshold grid.
+//
+// out[g, c, t] = (tp, fn, fp, tn) = (S1, P - S1, S0, Q - S0) with
+//   S1 = Σ w·y·H̃(p, τ_t), S0 = Σ w·(1-y)·H̃(p, τ_t), P = Σ w·y, Q = Σ w·(1-y),
+// summed over the elements of group (g, c) (g = n when samplewise, else 0).
+//
+// linear, step: O(N + T) per group. Each element lands in two histogram bins by its
+//   segment indices i1, i3 (see softset_common.h), with (Σ w·y·p, Σ w·y, Σ w(1-y)·p,
+//   Σ w(1-y)); one scan over T then gives every threshold's sums.
+// sigmoid: O(N·T) time with T accumulators per group, no N×T memory.
+// All sums are float64; the result is cast to float32 (float64 for float64 preds).
+//
+// Determinism: samplewise results are bitwise reproducible for any thread count
+// (each group is summed by one thread, in element order). Global results split the
+// elements into min(threads, ceil(numel / 32768)) contiguous chunks with one
+// float64 histogram each, merged in chunk order: bitwise reproducible for a fixed
+// thread count, and different thread counts change only the float64 rounding.
+#include "soft_counts_cpu.h"
+
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace softset {
+namespace cpu {
+
+namespace {
+
+bool floating_preds(at::ScalarType t) {
+  return t == at::kHalf || t == at::kBFloat16 || t == at::kFloat || t == at::kDouble;
+}
+
+bool kernel_target_dtype(at::ScalarType t) {
+  return t == at::kBool || t == at::kByte || t == at::kInt || t == at::kLong || t == at::kHalf ||
+         t == at::kBFloat16 || t == at::kFloat || t == at::kDouble;
+}
+
+}  // namespace
+
+Problem make_problem(const at::Tensor& preds, const at::Tensor& target, const c10::optional<at::Tensor>& weight,
+                     const at::Tensor& grid, c10::string_view approx, double k, int64_t num_classes,
+                     c10::optional<int64_t> ignore_index, bool samplewise, const char* op_name) {
+  TORCH_CHECK(preds.dim() == 3, op_name, ": preds must have shape [N, C, L], got ", preds.sizes());
+  TORCH_CHECK(floating_preds(preds.scalar_type()), op_name,
+              ": preds must be float16, bfloat16, float32 or float64, got ", preds.scalar_type());
+  TORCH_CHECK(target.device() == preds.device(), op_name, ": target must be on preds' device ", preds.device(),
+              ", got ", target.device());
+  TORCH_CHECK(grid.device() == preds.device(), op_name, ": grid must be on preds' device ", preds.device(),
+              ", got ", grid.device());
+  TORCH_CHECK(kernel_target_dtype(target.scalar_type()), op_name,
+              ": target must be bool, uint8, int32, int64, float16, bfloat16, float32 or float64, got ",
+              target.scalar_type());
+  TORCH_CHECK(num_classes >= 0, op_name, ": num_classes must be >= 0, got ", num_classes);
+  const int64_t N = preds.size(0), C = preds.size(1), L = preds.size(2);
+  if (num_classes > 0) {
+    TORCH_CHECK(num_classes == C, op_name, ": num_classes=", num_classes, " does not match preds.shape[1]=", C);
+    TORCH_CHECK(target.dim() == 2 && target.size(0) == N && target.size(1) == L, op_name,
+                ": target must hold class indices of shape [N, L] = [", N, ", ", L, "], got ", target.sizes());
+    TORCH_CHECK(at::isIntegralType(target.scalar_type(), /*includeBool=*/false), op_name,
+                ": target must be an integer tensor of class indices when num_classes > 0, got ",
+                target.scalar_type());
+    TORCH_CHECK(!ignore_index.has_value() || *ignore_index < 0 || *ignore_index >= C, op_name,
+                ": ignore_index=", ignore_index.value_or(0), " lies inside the class range [0, ", C,
+                "); choose a value outside it (e.g. -100 or 255)");
+  } else {
+    TORCH_CHECK(target.sizes() == preds.sizes(), op_name, ": target must have the shape of preds ", preds.sizes(),
+                ", got ", target.sizes());
+  }
+  const at::ScalarType acc = preds.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  at::Tensor w;
+  if (weight.has_value() && weight->defined()) {
+    TORCH_CHECK(weight->device() == preds.device(), op_name, ": weight must be on preds' device ", preds.device(),
+                ", got ", weight->device());
+    TORCH_CHECK(weight->sizes() == target.sizes(), op_name, ": weight must have the shape of target ",
+                target.sizes(), ", got ", weight->sizes());
+    TORCH_CHECK(at::isFloatingType(weight->scalar_type()), op_name, ": weight must be floating point, got ",
+                weight->scalar_type());
+    w = weight->to(acc).contiguous();
+  }
+  TORCH_CHECK(grid.dim() == 2 && grid.size(1) == kGridColumns && grid.size(0) >= 1, op_name,
+              ": grid must be the coefficient table [T, 8] with T >= 1, got ", grid.sizes());
+  TORCH_CHECK(grid.scalar_type() == at::kDouble, op_name, ": grid must be float64, got ", grid.scalar_type());
+
+  Problem pr;
+  if (approx == "linear") {
+    pr.approx = Approx::kLinear;
+  } else if (approx == "sigmoid") {
+    pr.approx = Approx::kSigmoid;
+    TORCH_CHECK(std::isfinite(k) && k > 0, op_name, ": k must be a finite number > 0 for approx='sigmoid', got ", k);
+  } else if (approx == "step") {
+    pr.approx = Approx::kStep;
+  } else {
+    TORCH_CHECK(false, op_name, ": approx must be 'linear', 'sigmoid' or 'step', got '", std::string(approx), "'");
+  }
+  pr.preds = preds.contiguous();
+  pr.target = target.contiguous();
+  pr.weight = w;
+  pr.grid = grid.contiguous();
+  pr.k = k;
+  pr.N = N;
+  pr.C = C;
+  pr.L = L;
+  pr.T = grid.size(0);
+  pr.num_classes = num_classes;
+  pr.has_ignore = ignore_index.has_value();
+  pr.ignore_index = ignore_index.value_or(0);
+  pr.samplewise = samplewise;
+
+  const double* g = pr.grid.data_ptr<double>();
+  pr.tau.resize(pr.T);
+  pr.a.resize(pr.T);
+  pr.b.resize(pr.T);
+  for (int64_t t = 0; t < pr.T; ++t) {
+    pr.tau[t] = g[t * kGridColumns + kTau];
+    pr.a[t] = g[t * kGridColumns + kA];
+    pr.b[t] = g[t * kGridColumns + kB];
+  }
+  // The segment indices need increasing columns; an unsorted grid would give wrong sums.
+  for (int64_t t = 1; t < pr.T; ++t) {
+    TORCH_CHECK(pr.tau[t] > pr.tau[t - 1], op_name, ": grid thresholds (column 0) must be strictly ascending");
+    if (pr.approx == Approx::kLinear) {
+      TORCH_CHECK(pr.a[t] >= pr.a[t - 1] && pr.b[t] >= pr.b[t - 1], op_name,
+                  ": grid breakpoints a, b (columns 1, 2) must be ascending; build grid with "
+                  "softset_fast._grid.coefficient_table");
+    }
+  }
+  return pr;
+}
+
+Lookup::Lookup(const std::vector<double>& x) : x_(x.data()), T_(static_cast<int64_t>(x.size())) {
+  // About two buckets per grid point: an evenly spaced grid then needs one or two comparisons.
+  buckets_ = std::max<int64_t>(1, 2 * T_);
+  lo_ = T_ > 0 ? x[0] : 0.0;
+  const double hi = T_ > 0 ? x[T_ - 1] : 0.0;
+  scale_ = (hi > lo_ && std::isfinite(hi - lo_)) ? static_cast<double>(buckets_) / (hi - lo_) : 0.0;
+  start_.resize(buckets_ + 1);
+  for (int64_t j = 0; j < buckets_; ++j) {
+    const double edge = scale_ > 0 ? lo_ + static_cast<double>(j) / scale_ : lo_;
+    start_[j] = count_before<true>(x_, 1, T_, edge, 0, T_);
+  }
+  start_[buckets_] = T_;
+}
+
+SigmoidTable make_sigmoid_table(const Problem& pr) {
+  SigmoidTable table;
+  table.factorised = true;
+  table.exp_k_tau.resize(pr.T);
+  for (int64_t t = 0; t < pr.T; ++t) {
+    if (!(std::abs(pr.k * pr.tau[t]) <= kSigmoidFactorBound)) table.factorised = false;
+    table.exp_k_tau[t] = std::exp(pr.k * pr.tau[t]);
+  }
+  return table;
+}
+
+namespace {
+
+// Histogram doubles per group.
+int64_t hist_size(Approx approx, int64_t T) {
+  switch (approx) {
+    case Approx::kLinear: return 2 * (T + 1) * 4;  // [by i1, by i3][T + 1][Σwyp, Σwy, Σw(1-y)p, Σw(1-y)]
+    case Approx::kStep: return (T + 1) * 2;        // [T + 1][Σwy, Σw(1-y)] by #{τ <= p}
+    case Approx::kSigmoid: return (T + 1) * 2;     // [T][S1, S0] then the row (P, Q)
+  }
+  return 0;
+}
+
+// Adds the elements of one run to its group's histogram.
+template <typename preds_t, typename target_t, TargetKind K, Approx A>
+struct Accumulate {
+  using acc_t = at::opmath_type<preds_t>;
+  const Problem& pr;
+  const preds_t* preds;
+  const acc_t* weight;  // nullptr: all ones
+  Labels<target_t, K> labels;
+  const Lookup& la;    // a (linear) or tau (step)
+  const Lookup& lb;    // b (linear)
+  const SigmoidTable& sig;
+
+  void operator()(const Run& run, double* hist) const {
+    constexpr bool kHardLabel = K != TargetKind::kSoft;
+    const int64_t T = pr.T;
+    for (int64_t j = 0; j < run.count; ++j) {
+      double y;
+      if (!labels.get(run.t + j, run.c, y)) continue;
+      const double p = static_cast<double>(preds[run.e + j]);
+      const double w = weight ? static_cast<double>(weight[run.t + j]) : 1.0;
+      if constexpr (A == Approx::kLinear) {
+        double* h1 = hist + la.count<false>(p) * 4;
+        double* h3 = hist + (T + 1 + lb.count<true>(p)) * 4;
+        if constexpr (kHardLabel) {
+          const int side = y > 0 ? 0 : 2;
+          const double wp = w * p;
+          h1[side] += wp;
+          h1[side + 1] += w;
+          h3[side] += wp;
+          h3[side + 1] += w;
+        } else {
+          const double wy = w * y, wn = w * (1 - y);
+          h1[0] += wy * p; h1[1] += wy; h1[2] += wn * p; h1[3] += wn;
+          h3[0] += wy * p; h3[1] += wy; h3[2] += wn * p; h3[3] += wn;
+        }
+      } else if constexpr (A == Approx::kStep) {
+        double* h = hist + la.count<false>(p) * 2;
+        if constexpr (kHardLabel) {
+          h[y > 0 ? 0 : 1] += w;
+        } else {
+          h[0] += w * y;
+          h[1] += w * (1 - y);
+        }
+      } else {
+        const double k = pr.k;
+        const bool factorised = sig.factorised && std::abs(k * p) <= kSigmoidFactorBound;
+        const double e = factorised ? std::exp(-k * p) : 0.0;
+        const double wy = kHardLabel ? (y > 0 ? w : 0.0) : w * y;
+        const double wn = kHardLabel ? (y > 0 ? 0.0 : w) : w * (1 - y);
+        for (int64_t t = 0; t < T; ++t) {
+          const double u = factorised ? e * sig.exp_k_tau[t] : std::exp(-k * (p - pr.tau[t]));
+          const double s = 1.0 / (1.0 + u);
+          hist[2 * t] += wy * s;
+          hist[2 * t + 1] += wn * s;
+        }
+        hist[2 * T] += wy;
+        hist[2 * T + 1] += wn;
+      }
+    }
+  }
+};
+
+// Turns one group's histogram into out[T][4] = (tp, fn, fp, tn).
+template <typename out_t>
+void finalize(const Problem& pr, const double* hist, std::vector<double>& scratch, out_t* out) {
+  const int64_t T = pr.T;
+  const double* grid = pr.grid.data_ptr<double>();
+  auto write = [&](int64_t t, double s1, double p_total, double s0, double q_total) {
+    out[t * 4 + 0] = static_cast<out_t>(s1);
+    out[t * 4 + 1] = static_cast<out_t>(p_total - s1);
+    out[t * 4 + 2] = static_cast<out_t>(s0);
+    out[t * 4 + 3] = static_cast<out_t>(q_total - s0);
+  };
+  if (pr.approx == Approx::kLinear) {
+    // seg1 (p < a_t) = {i1 <= t}: prefix of the i1 histogram; seg3 (p > b_t) = {i3 > t}:
+    // suffix of the i3 histogram; seg2 = the rest.
+    const double* h1 = hist;
+    const double* h3 = hist + (T + 1) * 4;
+    scratch.assign(T * 4, 0.0);
+    double run[4] = {0, 0, 0, 0};
+    for (int64_t t = 0; t < T; ++t) {
+      for (int j = 0; j < 4; ++j) scratch[t * 4 + j] = (run[j] += h1[t * 4 + j]);
+    }
+    double total[4];
+    for (int j = 0; j < 4; ++j) total[j] = run[j] + h1[T * 4 + j];
+    double suf[4] = {0, 0, 0, 0};
+    for (int64_t t = T - 1; t >= 0; --t) {
+      for (int j = 0; j < 4; ++j) suf[j] += h3[(t + 1) * 4 + j];
+      const double* row = grid + t * kGridColumns;
+      const double* pre = &scratch[t * 4];
+      double s[2];
+      for (int side = 0; side < 2; ++side) {
+        const int o = 2 * side;
+        const double mid_p = total[o] - pre[o] - suf[o];
+        const double mid_w = total[o + 1] - pre[o + 1] - suf[o + 1];
+        s[side] = row[kM1] * pre[o] + row[kM2] * mid_p + row[kC2] * mid_w + row[kM3] * suf[o] +
+                  row[kC3] * suf[o + 1];
+      }
+      write(t, s[0], total[1], s[1], total[3]);
+    }
+  } else if (pr.approx == Approx::kStep) {
+    // 1[p >= τ_t] = 1 exactly when #{τ <= p} > t: a suffix sum.
+    double total[2] = {0, 0};
+    for (int64_t i = 0; i <= T; ++i) {
+      total[0] += hist[2 * i];
+      total[1] += hist[2 * i + 1];
+    }
+    double suf[2] = {0, 0};
+    for (int64_t t = T - 1; t >= 0; --t) {
+      suf[0] += hist[2 * (t + 1)];
+      suf[1] += hist[2 * (t + 1) + 1];
+      write(t, suf[0], total[0], suf[1], total[1]);
+    }
+  } else {
+    for (int64_t t = 0; t < T; ++t) write(t, hist[2 * t], hist[2 * T], hist[2 * t + 1], hist[2 * T + 1]);
+  }
+}
+
+template <typename out_t, typename Kernel>
+void run_forward(const Problem& pr, const Kernel& kernel, at::Tensor& out) {
+  const int64_t H = hist_size(pr.approx, pr.T);
+  const int64_t numel = pr.N * pr.C * pr.L;
+  out_t* out_data = out.data_ptr<out_t>();
+  const int64_t T = pr.T;
+  if (pr.samplewise) {
+    // One group per row (n, c), summed serially by the thread that owns the row.
+    const int64_t rows = pr.N * pr.C;
+    const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(pr.L, 1));
+    at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+      std::vector<double> hist(H), scratch;
+      for (int64_t row = begin; row < end; ++row) {
+        std::fill(hist.begin(), hist.end(), 0.0);
+        for_each_run(pr, row * pr.L, (row + 1) * pr.L, [&](const Run& run) { kernel(run, hist.data()); });
+        finalize(pr, hist.data(), scratch, out_data + row * T * 4);
+      }
+    });
+    return;
+  }
+  // Fixed contiguous chunks, one histogram per (chunk, class), merged in chunk order.
+  const int64_t chunks = std::max<int64_t>(
+      1, std::min<int64_t>(at::get_num_threads(), (numel + kGrain - 1) / kGrain));
+  const int64_t per_chunk = pr.C * H;
+  std::vector<double> hist(chunks * per_chunk, 0.0);
+  at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t chunk = begin; chunk < end; ++chunk) {
+      double* mine = hist.data() + chunk * per_chunk;
+      const int64_t lo = numel / chunks * chunk + std::min(chunk, numel % chunks);
+      const int64_t hi = lo + numel / chunks + (chunk < numel % chunks ? 1 : 0);
+      for_each_run(pr, lo, hi, [&](const Run& run) { kernel(run, mine + run.c * H); });
+    }
+  });
+  for (int64_t chunk = 1; chunk < chunks; ++chunk) {
+    const double* theirs = hist.data() + chunk * per_chunk;
+    for (int64_t i = 0; i < per_chunk; ++i) hist[i] += theirs[i];
+  }
+  std::vector<double> scratch;
+  for (int64_t c = 0; c < pr.C; ++c) finalize(pr, hist.data() + c * H, scratch, out_data + c * T * 4);
+}
+
+}  // namespace
+
+at::Tensor soft_counts_cpu(const at::Tensor& preds, const at::Tensor& target, const c10::optional<at::Tensor>& weight,
+                           const at::Tensor& grid, c10::string_view approx, double k, int64_t num_classes,
+                           c10::optional<int64_t> ignore_index, bool samplewise) {
+  Problem pr = make_problem(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise,
+                            "soft_counts");
+  const at::ScalarType out_dtype = preds.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  at::Tensor out = at::zeros({pr.G(), pr.C, pr.T, 4}, preds.options().dtype(out_dtype));
+  if (pr.N * pr.C * pr.L == 0) return out;  // nothing to count: zeros
+
+  const Lookup la(pr.approx == Approx::kStep ? pr.tau : pr.a);
+  const Lookup lb(pr.b);
+  const SigmoidTable sig = pr.approx == Approx::kSigmoid ? make_sigmoid_table(pr) : SigmoidTable{};
+  dispatch</*WithStep=*/true>(pr, [&](auto preds_tag, auto target_tag, auto kind, auto approx_tag) {
+    using preds_t = typename decltype(preds_tag)::type;
+    using target_t = typename decltype(target_tag)::type;
+    using acc_t = at::opmath_type<preds_t>;
+    const Accumulate<preds_t, target_t, decltype(kind)::value, decltype(approx_tag)::value> kernel{
+        pr, pr.preds.data_ptr<preds_t>(), pr.weight.defined() ? pr.weight.data_ptr<acc_t>() : nullptr,
+        make_labels<target_t, decltype(kind)::value>(pr), la, lb, sig};
+    if constexpr (std::is_same_v<preds_t, double>) {
+      run_forward<double>(pr, kernel, out);
+    } else {
+      run_forward<float>(pr, kernel, out);
+    }
+  });
+  return out;
+}
+
+at::Tensor soft_counts_backward_cpu(const at::Tensor& grad, const at::Tensor& preds, const at::Tensor& target,
+                                    const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
+                                    c10::string_view approx, double k, int64_t num_classes,
+                                    c10::optional<int64_t> ignore_index, bool samplewise);
+
+}  // namespace cpu
+}  // namespace softset
+
+TORCH_LIBRARY_IMPL(softset_fast, CPU, m) {
+  m.impl("soft_counts", &softset::cpu::soft_counts_cpu);
+  m.impl("soft_counts_backward", &softset::cpu::soft_counts_backward_cpu);
+}
