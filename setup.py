@@ -34,7 +34,7 @@ def extensions():
     sources = [os.path.join("csrc", "softset.cpp")] + sorted(glob.glob(os.path.join("csrc", "cpu", "*.cpp")))
     debug = _flag("SOFTSET_FAST_DEBUG")
     cxx = ["-O0", "-g"] if debug else ["-O3"]
-    cxx += ["-fopenmp", "-std=c++17", "-DPy_LIMITED_API=0x03090000"]
+    cxx += ["-fopenmp", "-DPy_LIMITED_API=0x03090000"]  # -std: torch picks the one its headers need
     extra = {"cxx": cxx}
     kwargs = dict(extra_link_args=["-fopenmp"], py_limited_api=True)
     if use_cuda:
@@ -42,7 +42,7 @@ def extensions():
         sources += sorted(glob.glob(os.path.join("csrc", "cuda", "*.cpp")))
         sources += sorted(glob.glob(os.path.join("csrc", "cuda", "*.cu")))
         extra["cxx"].append("-DSOFTSET_FAST_WITH_CUDA")
-        extra["nvcc"] = ["-O3", "-std=c++17", "--expt-relaxed-constexpr", "-DSOFTSET_FAST_WITH_CUDA"]
+        extra["nvcc"] = ["-O3", "--expt-relaxed-constexpr", "-DSOFTSET_FAST_WITH_CUDA"]
         extension = CUDAExtension("softset_fast._C", sources, extra_compile_args=extra, **kwargs)
         arch = os.environ["TORCH_CUDA_ARCH_LIST"]
         print(f"softset_fast: building CPU + CUDA ({why}); TORCH_CUDA_ARCH_LIST={arch}", file=sys.stderr)
