@@ -36,6 +36,11 @@ step() {  # step NAME SECONDS CMD...: runs CMD with a limit, tees its log, recor
 } 2>&1 | tee "$OUT/env.log"
 
 # Build with the machine's own torch and nvcc; sm_90 only to keep it short.
+# torch guesses CUDA_HOME from nvcc on PATH, which may be a wrapper: name the real root.
+if [ -z "${CUDA_HOME:-}" ] && command -v nvcc >/dev/null; then
+  export CUDA_HOME="$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")"
+fi
+echo "CUDA_HOME=${CUDA_HOME:-unset}" | tee -a "$OUT/env.log"
 rm -rf build softset_fast/_C*.so
 step build 330 env TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}" SOFTSET_FAST_FORCE_CUDA=1 \
   MAX_JOBS="${MAX_JOBS:-16}" $PY setup.py build_ext --inplace

@@ -133,21 +133,21 @@ def test_more_than_2_31_elements():
     if free < n * 10 + (2 << 30):
         pytest.skip(f"needs about {n * 10 / 2**30:.0f} GiB of free device memory, {free / 2**30:.0f} GiB free")
     preds = torch.empty(n, device="cuda")
-    preds[: 2**30].fill_(0.05)      # segment 1 of every threshold 0.1..0.9
-    preds[2**30:].fill_(0.95)       # segment 3 of every threshold
+    preds[: 2**30].fill_(0.02)      # below every a(τ) (>= 0.05) and τ: segment 1, step 0
+    preds[2**30:].fill_(0.97)       # above every b(τ) (<= 0.95) and τ: segment 3, step 1
     target = torch.zeros(n, dtype=torch.bool, device="cuda")
     target[-5:] = True              # the last elements sit beyond index 2^31
     preds.requires_grad_(True)
     cm = _counts(preds, target, approx="step")
     high = n - 2**30
-    # step at 0.1..0.9: 0.95 >= τ everywhere, 0.05 < τ everywhere.
-    assert cm[:, 0].tolist() == [5.0] * 9                     # tp: the 5 positives at 0.95
-    assert cm[:, 2].tolist() == [float(high - 5)] * 9         # fp
-    assert cm[:, 3].tolist() == [float(2**30)] * 9            # tn
+    as_f32 = lambda x: float(torch.tensor(float(x), dtype=torch.float32))  # noqa: E731 (float32 output)
+    assert cm[:, 0].tolist() == [5.0] * 9                     # tp: the 5 positives at 0.97
+    assert cm[:, 2].tolist() == [as_f32(high - 5)] * 9        # fp
+    assert cm[:, 3].tolist() == [as_f32(2**30)] * 9           # tn
     cm = _counts(preds, target, approx="linear")
     (grad,) = torch.autograd.grad(cm[:, 0].sum(), preds)
-    # Gradient of Σ_t tp at p = 0.95 for a positive is Σ_t m3(τ_t); zero for the negatives.
+    # Gradient of Σ_t tp at p = 0.97 for a positive is Σ_t m3(τ_t); zero for the negatives.
     assert float(grad[-1]) > 0 and float(grad[-6]) == 0.0 and float(grad[0]) == 0.0
-    grid = softset_fast._grid.coefficient_table(torch.tensor(softset_fast._grid.default_thresholds(),
-                                                             dtype=torch.float64), "linear", 0.2)
+    from softset_fast._grid import coefficient_table, default_thresholds
+    grid = coefficient_table(torch.tensor(default_thresholds(), dtype=torch.float64), "linear", 0.2)
     torch.testing.assert_close(float(grad[-1]), float(grid[:, 5].sum()), rtol=1e-5, atol=0)
