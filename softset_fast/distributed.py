@@ -26,7 +26,12 @@ def _resolve_group(process_group):
         raise RuntimeError("sync_dist=True needs an initialised process group: call "
                            "torch.distributed.init_process_group(...) first (torchrun sets up the "
                            "environment), or pass sync_dist=False for the local counts")
-    return dist.group.WORLD if process_group is None else process_group
+    if process_group is None:
+        return dist.group.WORLD
+    if not isinstance(process_group, dist.ProcessGroup):
+        raise TypeError(f"process_group must be None (the world) or a torch.distributed.ProcessGroup "
+                        f"(e.g. from dist.new_group), got {type(process_group).__name__}")
+    return process_group
 
 
 def all_reduce_counts(counts: torch.Tensor, process_group=None, *, samplewise: bool = False) -> torch.Tensor:

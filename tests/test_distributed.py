@@ -120,6 +120,12 @@ def scenario_local_without_sync(rank, backend):
     together = sf.soft_confusion_matrix(*local, weight=local_weight, sync_dist=True, process_group=pair,
                                         backend=backend)
     torch.testing.assert_close(together, global_counts, rtol=1e-12, atol=1e-12)
+    try:
+        sf.soft_confusion_matrix(*local, sync_dist=True, process_group=[0, 1], backend=backend)
+    except TypeError as err:
+        assert "process_group" in str(err)
+    else:
+        raise AssertionError("a list as process_group was accepted")
 
 
 def _model(in_features, out_features, dtype):
