@@ -5,6 +5,7 @@ of Neural Network Binary Classifiers" (NeurIPS 2022) with fused kernels.
 """
 from . import metrics, reference
 from ._backends import available_backends
+from ._config import show_config
 from .confusion import soft_confusion_matrix
 from .losses import (AccuracyLoss, AUROCLoss, FBetaLoss, SoftSetLoss, accuracy_loss, auroc_loss, f1_loss,
                      fbeta_loss, metric_loss)
@@ -14,5 +15,5 @@ __version__ = "0.1.0"
 __all__ = [
     "soft_confusion_matrix", "available_backends", "metrics", "reference",
     "metric_loss", "fbeta_loss", "f1_loss", "accuracy_loss", "auroc_loss",
-    "SoftSetLoss", "FBetaLoss", "AccuracyLoss", "AUROCLoss", "__version__",
+    "SoftSetLoss", "FBetaLoss", "AccuracyLoss", "AUROCLoss", "show_config", "__version__",
 ]
