@@ -209,12 +209,13 @@ __global__ void __launch_bounds__(kThreads) sigmoid_backward_kernel(Reader<P, TT
        j0 += static_cast<int64_t>(kThreads) * kItems) {
     Element el[kItems];
     rd.read(g, j0, end, vec, el);
-    S p[kItems], d1[kItems], d0[kItems];
+    S p[kItems];
+    double d1[kItems], d0[kItems];  // float64 sums: the terms can cancel
 #pragma unroll
     for (int i = 0; i < kItems; ++i) {
       p[i] = static_cast<S>(el[i].p);
-      d1[i] = S(0);
-      d0[i] = S(0);
+      d1[i] = 0.0;
+      d0[i] = 0.0;
     }
     for (int t = 0; t < T; ++t) {
       const S tau = table[t * 4 + 0], g1 = table[t * 4 + 1], g0 = table[t * 4 + 2];
@@ -222,13 +223,13 @@ __global__ void __launch_bounds__(kThreads) sigmoid_backward_kernel(Reader<P, TT
       for (int i = 0; i < kItems; ++i) {
         const S s = S(1) / (S(1) + exp(-k_s * (p[i] - tau)));
         const S slope = k_s * s * (S(1) - s);
-        d1[i] += slope * g1;
-        d0[i] += slope * g0;
+        d1[i] += static_cast<double>(slope * g1);
+        d0[i] += static_cast<double>(slope * g0);
       }
     }
     double v[kItems];
 #pragma unroll
-    for (int i = 0; i < kItems; ++i) v[i] = el[i].wy * static_cast<double>(d1[i]) + el[i].wn * static_cast<double>(d0[i]);
+    for (int i = 0; i < kItems; ++i) v[i] = el[i].wy * d1[i] + el[i].wn * d0[i];
     write_run(out, rd.map, g, j0, end, vec, v);
   }
 }

@@ -189,6 +189,8 @@ inline Split make_split(int64_t groups, int64_t len, int sm_count, int blocks_pe
   int64_t cap = (want + groups - 1) / groups;
   if (cap < 1) cap = 1;
   if (chunks > cap) chunks = cap;
+  const int64_t max_chunk = int64_t(1) << 30;  // keeps per-block partial sums well inside float64's exact range
+  if (chunks < (len + max_chunk - 1) / max_chunk) chunks = (len + max_chunk - 1) / max_chunk;
   if (chunks < 1) chunks = 1;
   int64_t chunk = (len + chunks - 1) / chunks;
   chunk = (chunk + kItems - 1) / kItems * kItems;

@@ -14,6 +14,7 @@
 #include <cuda.h>
 #include <torch/library.h>
 
+#include <cmath>
 #include <limits>
 #include <string>
 
