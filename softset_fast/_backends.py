@@ -26,10 +26,21 @@ else:
     _cuda_check.warn_on_mismatch()
 
 
+_kernel_cache: dict[str, bool] = {}
+
+
 def _has_kernel(key: str) -> bool:
     if _extension_error is not None:
         return False
-    return torch._C._dispatch_has_kernel_for_dispatch_key("softset_fast::soft_counts", key)
+    # Cached, and filled at import below: torch.compile(fullgraph=True) can read a dict
+    # but not trace the dispatcher query (it returns a non-Tensor).
+    if key not in _kernel_cache:
+        _kernel_cache[key] = torch._C._dispatch_has_kernel_for_dispatch_key("softset_fast::soft_counts", key)
+    return _kernel_cache[key]
+
+
+for _key in ("CPU", "CUDA"):
+    _has_kernel(_key)
 
 
 def _triton_usable() -> str | None:
