@@ -245,5 +245,5 @@ def test_sync_without_process_group_raises():
 def test_sync_samplewise_raises():
     preds, target = torch.rand(4, 3, 5), torch.randint(0, 2, (4, 3, 5))
     with pytest.raises(ValueError, match="samplewise"):
-        sf.soft_confusion_matrix(preds, target, task="multilabel", num_classes=3, multidim_average="samplewise", backend="reference",
-                                 sync_dist=True)
+        sf.soft_confusion_matrix(preds, target, task="multilabel", num_classes=3, multidim_average="samplewise",
+                                 sync_dist=True, backend="reference")
