@@ -45,6 +45,17 @@ def torch_mismatch(built: dict | None = None) -> str | None:
             f"`pip install --no-build-isolation .`")
 
 
+def _extension_cuda() -> tuple[str | None, str | None]:
+    """(CUDA version the extension's kernels were compiled with, the mismatch with torch's CUDA or None)."""
+    try:
+        from . import _cuda_check
+    except ImportError:  # the extension did not load
+        return None, None
+    built = _cuda_check.extension_cuda_version()
+    version = None if built is None else f"{built // 1000}.{(built % 1000) // 10}"
+    return version, _cuda_check.mismatch()
+
+
 def _parallel_backend() -> str:
     """ATen's intra-op parallel backend (the CPU kernels use at::parallel_for), e.g. 'OpenMP'."""
     for line in torch.__config__.parallel_info().splitlines():
@@ -58,6 +69,7 @@ def config() -> dict:
     from . import __version__  # the package sets it after importing this module
     built = build_info()
     reasons = {name: unavailable_reason(name) for name in BACKENDS}
+    extension_cuda, cuda_mismatch = _extension_cuda()
     return {
         "softset_fast_version": __version__,
         "wheel_version": built["version"] if built else None,
@@ -67,6 +79,8 @@ def config() -> dict:
         "cuda_available": torch.cuda.is_available(),
         "built_with_torch": built["torch_version"] if built else None,
         "built_with_cuda": built["torch_cuda_version"] if built else None,
+        "extension_cuda_version": extension_cuda,
+        "cuda_mismatch": cuda_mismatch,
         "cuda_arch_list": built["cuda_arch_list"] if built else None,
         "cuda_decision": built["cuda_decision"] if built else None,
         "torch_mismatch": torch_mismatch(built),
@@ -87,20 +101,20 @@ def show_config(file=None) -> dict:
     never_built = "unknown (no softset_fast/_build_info.py: the extension was never built here)"
     lines = [
         f"softset_fast:        {facts['softset_fast_version']}"
-        + (f" (wheel {facts['wheel_version']})" if facts["wheel_version"] else ""),
+        + (f" (built as {facts['wheel_version']})" if facts["wheel_version"] else ""),
         f"python:              {facts['python_version']}",
         f"torch (running):     {facts['torch_version']}, CUDA {facts['torch_cuda_version'] or 'none'}, "
         f"GPU available: {facts['cuda_available']}",
         f"built with torch:    {facts['built_with_torch'] or never_built}",
         f"built with CUDA:     {facts['built_with_cuda'] or 'no'}"
         + (f" ({facts['cuda_decision']})" if facts["cuda_decision"] else ""),
+        f"kernels' CUDA:       {facts['extension_cuda_version'] or 'none (CPU-only extension)'}",
         f"CUDA arch list:      {facts['cuda_arch_list'] or '-'}",
         f"backends available:  {', '.join(facts['backends'])}",
     ]
     lines += [f"  {name} unavailable: {reason}" for name, reason in facts["unavailable"].items()]
     lines.append(f"CPU threads:         {facts['num_threads']} ({facts['parallel_backend']} via torch; "
                  f"OMP_NUM_THREADS={facts['omp_num_threads_env'] or 'unset'})")
-    if facts["torch_mismatch"]:
-        lines.append(f"WARNING: {facts['torch_mismatch']}")
+    lines += [f"WARNING: {facts[key]}" for key in ("torch_mismatch", "cuda_mismatch") if facts[key]]
     print("\n".join(lines), file=file if file is not None else sys.stdout)
     return facts

@@ -1,0 +1,102 @@
+"""softset_fast.show_config(): the facts it reports agree with torch, the backend
+registry and the build record that setup.py wrote."""
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import softset_fast
+from softset_fast import _config
+from softset_fast._backends import BACKENDS, available_backends, unavailable_reason
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _show():
+    out = io.StringIO()
+    facts = softset_fast.show_config(file=out)
+    return facts, out.getvalue()
+
+
+def test_running_versions_and_threads():
+    facts, text = _show()
+    assert facts["softset_fast_version"] == softset_fast.__version__
+    assert facts["torch_version"] == torch.__version__
+    assert facts["torch_cuda_version"] == torch.version.cuda
+    assert facts["cuda_available"] == torch.cuda.is_available()
+    assert facts["num_threads"] == torch.get_num_threads()
+    assert softset_fast.__version__ in text and torch.__version__ in text
+
+
+def test_thread_count_follows_torch():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert _config.config()["num_threads"] == 1
+    finally:
+        torch.set_num_threads(before)
+    assert _config.config()["num_threads"] == before
+
+
+def test_backends_match_the_registry():
+    facts, text = _show()
+    assert facts["backends"] == available_backends()
+    assert set(facts["backends"]) | set(facts["unavailable"]) == set(BACKENDS)
+    assert not set(facts["backends"]) & set(facts["unavailable"])
+    for name, reason in facts["unavailable"].items():
+        assert reason == unavailable_reason(name)
+        assert f"{name} unavailable: {reason}" in text
+
+
+def test_build_record_agrees_with_the_extension():
+    facts, text = _show()
+    built = _config.build_info()
+    assert built is not None, "no softset_fast/_build_info.py: build with `pip install --no-build-isolation -e .`"
+    assert facts["built_with_torch"] == built["torch_version"] and built["torch_version"] in text
+    major, minor = built["torch_version"].split("+")[0].split(".")[:2]
+    variant = ("cu" + built["torch_cuda_version"].replace(".", "")) if built["with_cuda"] else "cpu"
+    # The label is on unless the build turned it off (SOFTSET_FAST_NO_VERSION_LABEL=1).
+    assert built["version"] in (softset_fast.__version__, f"{softset_fast.__version__}+pt{major}{minor}{variant}")
+    # The running torch is the one the extension was built against (else the op would not have loaded).
+    assert facts["torch_mismatch"] is None
+    assert ("cpu" in facts["backends"]) and unavailable_reason("cpu") is None
+    if built["with_cuda"]:
+        assert facts["cuda_arch_list"] and facts["extension_cuda_version"] is not None
+        assert facts["extension_cuda_version"].split(".")[0] == built["torch_cuda_version"].split(".")[0]
+    else:
+        assert facts["cuda_arch_list"] is None and facts["extension_cuda_version"] is None
+        assert "cuda" in facts["unavailable"]
+
+
+@pytest.mark.parametrize("built, running, mismatch", [
+    ("2.13.0+cpu", "2.13.0+cpu", False),
+    ("2.13.0+cpu", "2.13.1+cu130", False),  # same minor release: same C++ ABI
+    ("2.12.1", "2.13.0+cpu", True),
+    ("2.14.0", "2.13.0", True),
+])
+def test_torch_mismatch_names_both_versions(monkeypatch, built, running, mismatch):
+    monkeypatch.setattr(torch, "__version__", running)
+    message = _config.torch_mismatch({"torch_version": built})
+    if mismatch:
+        assert built in message and running in message and "--no-build-isolation" in message
+    else:
+        assert message is None
+
+
+def test_unbuilt_checkout_reports_unknown(monkeypatch):
+    monkeypatch.setattr(_config, "build_info", lambda: None)
+    facts, text = _show()
+    assert facts["built_with_torch"] is None and facts["torch_mismatch"] is None
+    assert "never built" in text
+
+
+def test_cli_info_prints_the_config():
+    result = subprocess.run([sys.executable, "-m", "softset_fast", "info"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    facts = _config.config()
+    assert f"built with torch:    {facts['built_with_torch']}" in result.stdout
+    assert f"backends available:  {', '.join(facts['backends'])}" in result.stdout
