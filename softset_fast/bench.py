@@ -134,15 +134,12 @@ def check_provider(suite: str, provider: str, preds, target, t: int, tolerance: 
             errors.append((counts.detach(), leaf.grad))
         error = max(_relative_error(errors[0][0], errors[1][0]), _relative_error(errors[0][1], errors[1][1]))
     else:
-        grid = thresholds_tensor(t, preds.device)
-        oracle = "reference" if provider not in TORCHMETRICS_PROVIDERS else None
         if provider == "reference":
             return "oracle"
+        grid = thresholds_tensor(t, preds.device)
         got = step_roc(provider, preds, target, grid)
-        if provider == "torchmetrics-prc":
-            want = step_pr("reference", preds, target, grid)
-        else:
-            want = step_roc(oracle or "reference", preds, target, grid)
+        oracle = step_pr if provider == "torchmetrics-prc" else step_roc
+        want = oracle("reference", preds, target, grid)
         error = max(_relative_error(a, b) for a, b in zip(got, want))
     verdict = "ok" if error <= tolerance else "FAILED"
     return f"{verdict} (max rel err {error:.1e})"
@@ -421,7 +418,9 @@ def run(args) -> dict:
         args.providers = default_providers(device) + (list(TORCHMETRICS_PROVIDERS) if torchmetrics_available()
                                                       else [])
     budget = int(args.max_mem_gb * 1e9) if args.max_mem_gb else available_memory(device)
-    timing = ({"warmup": 1, "min_reps": 3, "max_reps": 20, "budget_s": 0.1} if args.quick
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    timing = ({"warmup": 1, "min_reps": 3, "max_reps": 20, "budget_s": 0.05} if args.quick
               else {"warmup": 2, "min_reps": 5, "max_reps": 100, "budget_s": 1.0})
     rows = plan(args)
     info = machine_info(device)
@@ -477,6 +476,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n0", type=int, help="N of the T sweep")
     parser.add_argument("--max-mem-gb", type=float, help="memory budget (default: half of MemAvailable, or "
                                                          "90 %% of free GPU memory)")
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads for the CPU runs (default: torch's)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
