@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 namespace softset {
 namespace cpu {
@@ -154,6 +155,7 @@ at::Tensor soft_counts_backward_cpu(const at::Tensor& grad, const at::Tensor& pr
   const Lookup la(pr.a);
   const Lookup lb(pr.b);
   const SigmoidTable sig = pr.approx == Approx::kSigmoid ? make_sigmoid_table(pr) : SigmoidTable{};
+  std::function<void(const Run&)> run;
   dispatch</*WithStep=*/false>(pr, [&](auto preds_tag, auto target_tag, auto kind,
                                                                    auto approx_tag) {
     using preds_t = typename decltype(preds_tag)::type;
@@ -162,10 +164,10 @@ at::Tensor soft_counts_backward_cpu(const at::Tensor& grad, const at::Tensor& pr
     const Gradient<preds_t, target_t, decltype(kind)::value, decltype(approx_tag)::value> kernel{
         pr, pr.preds.data_ptr<preds_t>(), pr.weight.defined() ? pr.weight.data_ptr<acc_t>() : nullptr,
         make_labels<target_t, decltype(kind)::value>(pr), la, lb, sig, tables.data(), out.data_ptr<preds_t>()};
-    at::parallel_for(0, numel, kGrain, [&](int64_t begin, int64_t end) {
-      for_each_run(pr, begin, end, kernel);
-    });
+    run = [kernel](const Run& r) { kernel(r); };
   });
+  // Threading code outside the dispatch: compiled once, not once per variant.
+  at::parallel_for(0, numel, kGrain, [&](int64_t begin, int64_t end) { for_each_run(pr, begin, end, run); });
   return out;
 }
 

@@ -19,6 +19,8 @@
 
 #include <torch/library.h>
 
+#include <c10/util/FunctionRef.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -283,8 +285,11 @@ void finalize(const Problem& pr, const double* hist, std::vector<double>& scratc
   }
 }
 
-template <typename out_t, typename Kernel>
-void run_forward(const Problem& pr, const Kernel& kernel, at::Tensor& out) {
+// Not a template over the kernel: one copy of the threading code, one indirect call per run.
+using RunKernel = c10::function_ref<void(const Run&, double*)>;
+
+template <typename out_t>
+void run_forward(const Problem& pr, RunKernel kernel, at::Tensor& out) {
   const int64_t H = hist_size(pr.approx, pr.T);
   const int64_t numel = pr.N * pr.C * pr.L;
   out_t* out_data = out.data_ptr<out_t>();

@@ -1,0 +1,133 @@
+"""The registered ops themselves: opcheck (schema, fake kernels, autograd registration),
+torch.compile without graph breaks, and thread-count (in)dependence of the C++ kernels."""
+import pytest
+import torch
+
+import softset_fast as sf
+from softset_fast._backends import unavailable_reason
+from softset_fast._grid import coefficient_table, resolve_thresholds
+
+OP_DEVICES = ("cpu", "cuda")  # devices with a C++ kernel of torch.ops.softset_fast.*
+
+
+@pytest.fixture(params=OP_DEVICES)
+def op_device(request):
+    name = request.param
+    if name == "cuda" and not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    reason = unavailable_reason(name)
+    if reason is not None:
+        pytest.skip(reason)
+    return torch.device(name)
+
+
+def _op_args(device, approx, task, samplewise, with_weight, dtype=torch.float32):
+    n, c, length = 4, 3, 7
+    preds = torch.rand(n, c, length, device=device, dtype=dtype)
+    if task == "multiclass":
+        target = torch.randint(0, c, (n, length), device=device)
+        num_classes, ignore = c, -100
+        target[0, 0] = ignore
+    else:
+        target = torch.rand(n, c, length, device=device) < 0.5
+        num_classes, ignore = 0, None
+    acc = torch.float64 if dtype == torch.float64 else torch.float32
+    weight = torch.rand(target.shape, device=device, dtype=acc) if with_weight else None
+    grid = coefficient_table(resolve_thresholds(5, approx, device), approx, 0.2)
+    return [preds, target, weight, grid, approx, 10.0, num_classes, ignore, samplewise]
+
+
+CASES = [(approx, task, samplewise, with_weight)
+         for approx in ("linear", "sigmoid", "step")
+         for task, samplewise, with_weight in [("multilabel", False, False), ("multiclass", True, True),
+                                               ("multilabel", True, True)]]
+
+
+@pytest.mark.parametrize("approx,task,samplewise,with_weight", CASES)
+def test_opcheck_soft_counts(op_device, approx, task, samplewise, with_weight):
+    args = _op_args(op_device, approx, task, samplewise, with_weight)
+    args[0].requires_grad_(True)
+    torch.library.opcheck(torch.ops.softset_fast.soft_counts.default, tuple(args))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+@pytest.mark.parametrize("approx,task,samplewise,with_weight", CASES)
+def test_opcheck_soft_counts_backward(op_device, approx, task, samplewise, with_weight, dtype):
+    args = _op_args(op_device, approx, task, samplewise, with_weight, dtype)
+    groups = args[0].shape[0] if samplewise else 1
+    acc = torch.float64 if dtype == torch.float64 else torch.float32
+    grad = torch.randn(groups, args[0].shape[1], args[3].shape[0], 4, device=op_device, dtype=acc)
+    torch.library.opcheck(torch.ops.softset_fast.soft_counts_backward.default, tuple([grad] + args))
+
+
+def test_fake_kernel_checks_arguments(op_device):
+    """The fake kernel rejects what the real kernel rejects, naming the argument."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    args = _op_args(op_device, "linear", "multilabel", False, False)
+    with FakeTensorMode() as mode:
+        fake = [mode.from_tensor(a) if isinstance(a, torch.Tensor) else a for a in args]
+        out = torch.ops.softset_fast.soft_counts(*fake)
+        assert out.shape == (1, 3, 5, 4) and out.dtype == torch.float32
+        bad = list(fake)
+        bad[1] = fake[1][:, :2]
+        with pytest.raises(RuntimeError, match="target"):
+            torch.ops.softset_fast.soft_counts(*bad)
+
+
+@pytest.mark.parametrize("approx", ["linear", "sigmoid"])
+@pytest.mark.parametrize("compiler", ["aot_eager", "inductor"])
+def test_compile_fullgraph_matches_eager(op_device, approx, compiler):
+    torch._dynamo.reset()
+    preds = torch.rand(3, 4, 33, device=op_device)
+    target = torch.randint(0, 4, (3, 33), device=op_device)
+    backend = op_device.type
+
+    def loss_fn(p, t):
+        return sf.fbeta_loss(p, t, task="multiclass", num_classes=4, approx=approx, thresholds=7, backend=backend)
+
+    eager_in = preds.clone().requires_grad_(True)
+    eager = loss_fn(eager_in, target)
+    eager.backward()
+
+    explanation = torch._dynamo.explain(loss_fn)(preds, target)
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+
+    torch._dynamo.reset()
+    compiled_in = preds.clone().requires_grad_(True)
+    compiled = torch.compile(loss_fn, fullgraph=True, backend=compiler)(compiled_in, target)
+    compiled.backward()
+    torch.testing.assert_close(compiled, eager, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(compiled_in.grad, eager_in.grad, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("approx", ["linear", "sigmoid", "step"])
+@pytest.mark.parametrize("samplewise", [False, True])
+def test_threads_agree(approx, samplewise):
+    """One thread and several give the same counts: bitwise for samplewise counts and for
+    every gradient; global counts differ at most by float64 rounding of the chunk sums."""
+    if unavailable_reason("cpu") is not None:
+        pytest.skip(unavailable_reason("cpu"))
+    n = 200_003 if not samplewise else 6
+    preds = torch.rand(n, 2, 1 if not samplewise else 40_000, dtype=torch.float64)
+    target = torch.rand(preds.shape) < 0.3
+    weight = torch.rand(preds.shape, dtype=torch.float64)
+    grid = coefficient_table(resolve_thresholds(17, approx, "cpu"), approx, 0.2)
+    args = (target, weight, grid, approx, 10.0, 0, None, samplewise)
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 4):
+            torch.set_num_threads(threads)
+            p = preds.clone().requires_grad_(True)
+            counts = torch.ops.softset_fast.soft_counts(p, *args)
+            upstream = torch.linspace(-1, 1, counts.numel(), dtype=counts.dtype).view(counts.shape)
+            grad, = torch.autograd.grad((counts * upstream).sum(), p)
+            results.append((counts, grad))
+    finally:
+        torch.set_num_threads(before)
+    (c1, g1), (c4, g4) = results
+    assert torch.equal(g1, g4)
+    if samplewise:
+        assert torch.equal(c1, c4)
+    else:
+        torch.testing.assert_close(c1, c4, rtol=1e-12, atol=1e-12 * float(c1.abs().max()))
