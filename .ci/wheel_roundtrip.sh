@@ -69,6 +69,6 @@ VPY="$WORK/venv/bin/python"
 step "smoke test against the installed wheel (run from outside the checkout)"
 cp "$SRC/.ci/smoke_wheel.py" "$WORK/smoke_wheel.py"
 (cd "$WORK" && "$VPY" smoke_wheel.py)
-(cd "$WORK" && "$VPY" -m softset_fast info >/dev/null 2>&1 || "$VPY" -c 'import softset_fast; softset_fast.show_config()' >/dev/null)
+(cd "$WORK" && "$VPY" -m softset_fast info >/dev/null)
 
 step "passed"
