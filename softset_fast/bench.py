@@ -315,7 +315,9 @@ def run_row(row: dict, device, budget: int, timing: dict, checks: dict) -> dict:
     times = measure_time(runner, device, **timing)
     row.update(status="ok", reps=len(times), times_ms=times, median_ms=quantile(times, 0.5),
                q20_ms=quantile(times, 0.2), q80_ms=quantile(times, 0.8))
-    row["peak_mem_mb"] = measure_peak_memory(runner, device) / 1e6
+    # A fresh runner: a timed one frees the previous run's gradient inside the run, hiding its allocation.
+    fresh = make_runner(row["suite"], provider, row["mode"], preds, target, t)
+    row["peak_mem_mb"] = measure_peak_memory(fresh, device) / 1e6
     return row
 
 
