@@ -9,9 +9,10 @@
 // vary from run to run. The backward never uses atomics.
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
-#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #include <cuda.h>
+#include <cuda_runtime.h>
 #include <torch/library.h>
 
 #include <cmath>
@@ -49,6 +50,10 @@ Approx to_approx(c10::string_view approx, double k, const char* op) {
     return Approx::Sigmoid;
   }
   TORCH_CHECK(false, op, ": approx must be 'linear', 'sigmoid' or 'step', got '", std::string(approx), "'");
+}
+
+void check_attr(cudaError_t err, const char* op) {
+  TORCH_CHECK(err == cudaSuccess, op, ": cannot read the device's attributes: ", cudaGetErrorString(err));
 }
 
 // Holds the contiguous tensors the Problem points into.
@@ -118,10 +123,12 @@ Inputs make_inputs(const at::Tensor& preds, const at::Tensor& target, const c10:
   p.has_ignore = ignore_index.has_value();
   p.ignore_index = ignore_index.value_or(0);
   p.samplewise = samplewise;
-  const cudaDeviceProp* prop = at::cuda::getCurrentDeviceProperties();
-  p.sm_count = prop->multiProcessorCount;
-  p.max_smem_optin = static_cast<int>(prop->sharedMemPerBlockOptin);
-  p.stream = at::cuda::getCurrentCUDAStream().stream();
+  // Device attributes straight from the runtime (ATen/cuda/CUDAContext.h would pull in the
+  // cuBLAS/cuSPARSE headers, which minimal toolkits lack).
+  const int device = preds.get_device();
+  check_attr(cudaDeviceGetAttribute(&p.sm_count, cudaDevAttrMultiProcessorCount, device), op);
+  check_attr(cudaDeviceGetAttribute(&p.max_smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), op);
+  p.stream = c10::cuda::getCurrentCUDAStream(device).stream();
   // One block per (group, chunk): the grid's x dimension bounds the number of groups.
   TORCH_CHECK(p.groups() < std::numeric_limits<int32_t>::max() / 2, op, ": too many groups (", p.groups(),
               ") for one launch");
