@@ -78,9 +78,9 @@ struct Gradient {
   const Problem& pr;
   const preds_t* preds;
   const acc_t* weight;  // nullptr: all ones
-  Labels<target_t, K> labels;
-  const Lookup& la;
-  const Lookup& lb;
+  Labels<target_t, K> labels_;
+  const Lookup& la_;
+  const Lookup& lb_;
   const SigmoidTable& sig;
   const double* tables;
   preds_t* out;
@@ -90,6 +90,10 @@ struct Gradient {
     const int64_t T = pr.T;
     const int64_t group = (pr.samplewise ? run.n * pr.C : 0) + run.c;
     const double* tab = tables + group * table_size(A, T);
+    const LookupView la = la_.view(), lb = lb_.view();
+    const Labels<target_t, K> labels = labels_;
+    const double* exp_k_tau = sig.exp_k_tau.data();
+    const double* tau = pr.tau.data();
     for (int64_t j = 0; j < run.count; ++j) {
       double y;
       if (!labels.get(run.t + j, run.c, y)) {
@@ -116,7 +120,7 @@ struct Gradient {
         const double* gside = tab + (kHardLabel && y <= 0 ? 1 : 0);
         double dpos = 0, dneg = 0;
         for (int64_t t = 0; t < T; ++t) {
-          const double u = factorised ? e * sig.exp_k_tau[t] : std::exp(-k * (p - pr.tau[t]));
+          const double u = factorised ? e * exp_k_tau[t] : std::exp(-k * (p - tau[t]));
           const double s = 1.0 / (1.0 + u);
           // s (1 - s) = u s², without the cancellation of 1 - s near s = 1.
           const double slope = std::isinf(u) ? 0.0 : u * s * s;

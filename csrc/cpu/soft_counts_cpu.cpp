@@ -131,8 +131,9 @@ Problem make_problem(const at::Tensor& preds, const at::Tensor& target, const c1
 }
 
 Lookup::Lookup(const std::vector<double>& x) : x_(x.data()), T_(static_cast<int64_t>(x.size())) {
-  // About two buckets per grid point: an evenly spaced grid then needs one or two comparisons.
-  buckets_ = std::max<int64_t>(1, 2 * T_);
+  // ~16 buckets per grid point (at least 64, at most 2^16): in an evenly spaced grid
+  // most buckets hold no grid point, so the correction is one predictable comparison.
+  buckets_ = std::min<int64_t>(1 << 16, std::max<int64_t>(64, 16 * T_));
   lo_ = T_ > 0 ? x[0] : 0.0;
   const double hi = T_ > 0 ? x[T_ - 1] : 0.0;
   scale_ = (hi > lo_ && std::isfinite(hi - lo_)) ? static_cast<double>(buckets_) / (hi - lo_) : 0.0;
@@ -174,14 +175,18 @@ struct Accumulate {
   const Problem& pr;
   const preds_t* preds;
   const acc_t* weight;  // nullptr: all ones
-  Labels<target_t, K> labels;
-  const Lookup& la;    // a (linear) or tau (step)
-  const Lookup& lb;    // b (linear)
+  Labels<target_t, K> labels_;
+  const Lookup& la_;   // a (linear) or tau (step)
+  const Lookup& lb_;   // b (linear)
   const SigmoidTable& sig;
 
   void operator()(const Run& run, double* hist) const {
     constexpr bool kHardLabel = K != TargetKind::kSoft;
     const int64_t T = pr.T;
+    const LookupView la = la_.view(), lb = lb_.view();
+    const Labels<target_t, K> labels = labels_;
+    const double* exp_k_tau = sig.exp_k_tau.data();
+    const double* tau = pr.tau.data();
     for (int64_t j = 0; j < run.count; ++j) {
       double y;
       if (!labels.get(run.t + j, run.c, y)) continue;
@@ -217,7 +222,7 @@ struct Accumulate {
         const double wy = kHardLabel ? (y > 0 ? w : 0.0) : w * y;
         const double wn = kHardLabel ? (y > 0 ? 0.0 : w) : w * (1 - y);
         for (int64_t t = 0; t < T; ++t) {
-          const double u = factorised ? e * sig.exp_k_tau[t] : std::exp(-k * (p - pr.tau[t]));
+          const double u = factorised ? e * exp_k_tau[t] : std::exp(-k * (p - tau[t]));
           const double s = 1.0 / (1.0 + u);
           hist[2 * t] += wy * s;
           hist[2 * t + 1] += wn * s;

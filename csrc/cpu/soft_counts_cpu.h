@@ -44,23 +44,44 @@ Problem make_problem(const at::Tensor& preds, const at::Tensor& target, const c1
                      const at::Tensor& grid, c10::string_view approx, double k, int64_t num_classes,
                      c10::optional<int64_t> ignore_index, bool samplewise, const char* op_name);
 
-// O(1) (evenly spaced grids) to O(log T) count of grid values below p: a uniform bucket
-// table over [x_0, x_{T-1}] narrows the range, exact comparisons decide (count_before).
-class Lookup {
- public:
-  Lookup() = default;
-  explicit Lookup(const std::vector<double>& x);
+// Count of grid values below p in O(1) for evenly spaced grids, O(log T) at worst:
+// a uniform bucket table over [x_0, x_{T-1}] (about 16 buckets per grid point) gives
+// the count at the bucket's left edge; exact comparisons with x then correct it.
+struct LookupView {
+  const double* x;
+  const int64_t* start;  // start[j] = #{x < left edge of bucket j}, start[buckets] = T
+  int64_t T, buckets;
+  double lo, scale;
+
+  template <bool Strict>
+  static bool before(double v, double p) { return Strict ? v < p : v <= p; }
+
+  // #{t : x_t < p} (Strict) or #{t : x_t <= p}. Exact for any p, NaN included (-> 0).
   template <bool Strict>
   int64_t count(double p) const {
-    const int64_t j = bucket_of(p, lo_, scale_, buckets_);
-    return count_before<Strict>(x_, 1, T_, p, start_[j], start_[j + 1] + 1);
+    const int64_t j = bucket_of(p, lo, scale, buckets);
+    int64_t i = start[j];
+    if (start[j + 1] - i > 4) return count_before<Strict>(x, 1, T, p, i, start[j + 1] + 1);  // crowded
+    if (i < T && before<Strict>(x[i], p)) {
+      do ++i; while (i < T && before<Strict>(x[i], p));
+    } else {
+      while (i > 0 && !before<Strict>(x[i - 1], p)) --i;
+    }
+    return i;
   }
+};
+
+class Lookup {
+ public:
+  explicit Lookup(const std::vector<double>& x);
+  // A plain copy for the hot loop: a local the compiler keeps in registers.
+  LookupView view() const { return LookupView{x_, start_.data(), T_, buckets_, lo_, scale_}; }
 
  private:
   const double* x_ = nullptr;
   int64_t T_ = 0, buckets_ = 1;
   double lo_ = 0.0, scale_ = 0.0;
-  std::vector<int64_t> start_;  // start_[j] = #{x < left edge of bucket j}, start_[buckets] = T
+  std::vector<int64_t> start_;
 };
 
 // The label of one element: skip (ignored) or y. For kBinary / kClass y is 0 or 1.
