@@ -354,3 +354,11 @@ def test_direct_op_bad_arguments(backend, device, case):
     op = counts_function(backend)
     with pytest.raises((RuntimeError, ValueError, TypeError), match=word):
         op(preds, target, weight, grid, approx, k, num_classes, ignore, False)
+
+
+@pytest.mark.parametrize("k", [0.5, 10.0, 500.0, 5000.0])
+@pytest.mark.parametrize("soft", [False, True])
+def test_sigmoid_slopes(backend, device, k, soft):
+    """Gentle and very steep sigmoids (exp overflows for k·|p - τ| > ~709)."""
+    preds, target = make_inputs("multilabel", 31, torch.float64, soft=soft, device=device)
+    compare(backend, preds, target, task="multilabel", approx="sigmoid", k=k, thresholds=13)

@@ -163,9 +163,15 @@ int64_t hist_size(Approx approx, int64_t T) {
   switch (approx) {
     case Approx::kLinear: return 2 * (T + 1) * 4;  // [by i1, by i3][T + 1][Σwyp, Σwy, Σw(1-y)p, Σw(1-y)]
     case Approx::kStep: return (T + 1) * 2;        // [T + 1][Σwy, Σw(1-y)] by #{τ <= p}
-    case Approx::kSigmoid: return (T + 1) * 2;     // [T][S1, S0] then the row (P, Q)
+    case Approx::kSigmoid: return (T + 1) * 2;     // S1[T], S0[T], then P, Q
   }
   return 0;
+}
+
+// acc[t] += w / (1 + e·exp(k τ_t)): one sample's sigmoid at every threshold.
+inline void sigmoid_row(double* __restrict acc, const double* __restrict exp_k_tau, double e, double w,
+                        int64_t T) {
+  for (int64_t t = 0; t < T; ++t) acc[t] += w / (1.0 + e * exp_k_tau[t]);
 }
 
 // Adds the elements of one run to its group's histogram.
@@ -221,11 +227,20 @@ struct Accumulate {
         const double e = factorised ? std::exp(-k * p) : 0.0;
         const double wy = kHardLabel ? (y > 0 ? w : 0.0) : w * y;
         const double wn = kHardLabel ? (y > 0 ? 0.0 : w) : w * (1 - y);
-        for (int64_t t = 0; t < T; ++t) {
-          const double u = factorised ? e * exp_k_tau[t] : std::exp(-k * (p - tau[t]));
-          const double s = 1.0 / (1.0 + u);
-          hist[2 * t] += wy * s;
-          hist[2 * t + 1] += wn * s;
+        if (factorised) {
+          // Hard labels touch one side only; the loop over t vectorises (no aliasing).
+          if (kHardLabel) {
+            sigmoid_row(hist + (y > 0 ? 0 : T), exp_k_tau, e, w, T);
+          } else {
+            sigmoid_row(hist, exp_k_tau, e, wy, T);
+            sigmoid_row(hist + T, exp_k_tau, e, wn, T);
+          }
+        } else {
+          for (int64_t t = 0; t < T; ++t) {
+            const double s = 1.0 / (1.0 + std::exp(-k * (p - tau[t])));
+            hist[t] += wy * s;
+            hist[T + t] += wn * s;
+          }
         }
         hist[2 * T] += wy;
         hist[2 * T + 1] += wn;
@@ -286,7 +301,7 @@ void finalize(const Problem& pr, const double* hist, std::vector<double>& scratc
       write(t, suf[0], total[0], suf[1], total[1]);
     }
   } else {
-    for (int64_t t = 0; t < T; ++t) write(t, hist[2 * t], hist[2 * T], hist[2 * t + 1], hist[2 * T + 1]);
+    for (int64_t t = 0; t < T; ++t) write(t, hist[t], hist[2 * T], hist[T + t], hist[2 * T + 1]);
   }
 }
 
