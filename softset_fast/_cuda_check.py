@@ -35,8 +35,17 @@ def torch_cuda_version() -> int | None:
     return major * 1000 + minor * 10
 
 
+_MISMATCH: list = []  # computed once: the facts cannot change in a process, and torch.compile reads a list
+
+
 def mismatch() -> str | None:
     """None when the extension's CUDA matches torch's (or either has none), else what is wrong and the fix."""
+    if not _MISMATCH:
+        _MISMATCH.append(_compute_mismatch())
+    return _MISMATCH[0]
+
+
+def _compute_mismatch() -> str | None:
     built = extension_cuda_version()
     if built is None:
         return None

@@ -53,10 +53,9 @@ def resolve_thresholds(thresholds, approx: str, device, validate: bool = True) -
         values = thresholds.detach().to(torch.float64)
     else:
         raise TypeError(f"thresholds must be None, an int, a list or a 1-D tensor, got {type(thresholds).__name__}")
-    values = values.to(device)
-    if validate:
+    if validate:  # before the move: checking on a GPU would synchronise with it
         check_thresholds(values, approx)
-    return values
+    return values.to(device)
 
 
 def check_thresholds(values: torch.Tensor, approx: str) -> None:
@@ -83,3 +82,47 @@ def coefficient_table(thresholds: torch.Tensor, approx: str, delta: float) -> to
     c2 = 0.5 - m2 * tau
     c3 = 1 - delta - m3 * b
     return torch.stack([tau, a, b, m1, m2, m3, c2, c3], dim=1)
+
+
+# Tables for grids given as None / int / list, keyed on the spelled-out grid, the
+# approximation, delta and the device: built and checked once, then reused, so a
+# training step pays no small host-to-device copies or synchronisations for them.
+_TABLE_CACHE: dict = {}
+_TABLE_CACHE_LIMIT = 64
+
+
+def _grid_key(thresholds):
+    """A hashable spelling of a Python grid, or None for a tensor (or an invalid argument)."""
+    if thresholds is None:
+        return "default"
+    if isinstance(thresholds, int) and not isinstance(thresholds, bool):
+        return thresholds
+    if isinstance(thresholds, (list, tuple)):
+        try:
+            return tuple(float(t) for t in thresholds)
+        except (TypeError, ValueError):
+            return None  # resolve_thresholds raises the clear error
+    return None
+
+
+def grid_for(thresholds, approx: str, delta: float, device, validate_tensor: bool = True) -> torch.Tensor:
+    """The coefficient table [T, 8] for the public ``thresholds`` argument on ``device``.
+
+    Python grids are validated once and cached; a tensor grid is read every call and
+    its values checked when ``validate_tensor`` (one synchronisation on a GPU).
+    """
+    key = None if torch.compiler.is_compiling() else _grid_key(thresholds)
+    if key is None and not isinstance(thresholds, torch.Tensor):  # torch.compile traces this
+        return coefficient_table(resolve_thresholds(thresholds, approx, device,
+                                                    validate=not torch.compiler.is_compiling()), approx, delta)
+    if key is None:
+        return coefficient_table(resolve_thresholds(thresholds, approx, device, validate=validate_tensor),
+                                 approx, delta)
+    full_key = (key, approx, float(delta) if approx == "linear" else None, torch.device(device))
+    table = _TABLE_CACHE.get(full_key)
+    if table is None:
+        if len(_TABLE_CACHE) >= _TABLE_CACHE_LIMIT:
+            _TABLE_CACHE.clear()
+        table = coefficient_table(resolve_thresholds(thresholds, approx, "cpu"), approx, delta).to(device)
+        _TABLE_CACHE[full_key] = table
+    return table

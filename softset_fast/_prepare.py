@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._grid import APPROXIMATIONS, coefficient_table, resolve_thresholds
+from ._grid import APPROXIMATIONS, grid_for
 
 TASKS = ("binary", "multilabel", "multiclass")
 MULTIDIM_AVERAGES = ("global", "samplewise")
@@ -177,8 +177,7 @@ def prepare(preds, target, *, thresholds, approx, delta, k, task, num_classes, w
     validate_values = validate_args and not _is_tracing()
     if validate_values:
         check_values(preds, target, weight, task, classes, ignore_index, from_logits)
-    grid = coefficient_table(
-        resolve_thresholds(thresholds, approx, preds.device, validate=not _is_tracing()), approx, float(delta))
+    grid = grid_for(thresholds, approx, float(delta), preds.device, validate_tensor=validate_values)
 
     if from_logits:
         preds = preds.softmax(dim=1) if task == "multiclass" else preds.sigmoid()
