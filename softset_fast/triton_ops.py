@@ -17,12 +17,23 @@ Forward, two strategies:
 Backward (no atomics, deterministic): linear looks up two per-segment prefix tables per element
 (O(N + T)); sigmoid loops over the thresholds per element; step has a zero gradient.
 
-GPU tuning knobs (module constants): HISTOGRAM_MIN_T, _TARGET_PROGRAMS, the tile sizes in _tiles().
+Variants (environment variable SOFTSET_FAST_TRITON_VARIANT, read at every call):
+  * v2 (default): the direct forward accumulates a register tile per lane and reduces the block
+    only every few iterations; the histogram forward spreads its atomics over several copies and
+    skips zero contributions; chunk sums, histogram scans and the backward tables are single small
+    Triton kernels (no chains of torch ops) writing the counts in the output dtype.
+  * v1: the first version (per-iteration block reductions, one shared histogram, torch scans),
+    kept as the known-good fallback.
+Both use the same per-grid coefficient rows, built once per grid tensor and cached (_grid_rows).
+
+GPU tuning knobs (module constants): HISTOGRAM_MIN_T, _TARGET_PROGRAMS_GPU, _DIRECT_TILE, _FLUSH,
+_HIST_COPIES, _BACKWARD_BLOCK.
 """
 from __future__ import annotations
 
 import math
 import os
+import weakref
 
 import torch
 import triton
@@ -38,6 +49,15 @@ HISTOGRAM_MIN_T = 48
 _TARGET_PROGRAMS_GPU = 1024
 _TARGET_PROGRAMS_INTERPRETER = 4
 _BACKWARD_BLOCK = 1024
+# v2 direct forward: elements × thresholds per register tile (fp32; half for fp64), block reductions
+# every _FLUSH blocks. v2 histogram: at most _HIST_COPIES copies, at most _HIST_COPY_BYTES in all.
+_DIRECT_TILE = 4096
+_FLUSH = 16
+_HIST_COPIES = 16
+_HIST_COPY_BYTES = 64 << 20
+_SCAN_BLOCK = 128
+VARIANTS = ("v2", "v1")
+_OP = "triton_soft_counts"
 # Under the interpreter wrap_triton cannot skip the launch for fake tensors (it can on a GPU).
 _INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
 
@@ -50,6 +70,56 @@ def _launch(kernel, grid, *args, **kwargs):
 
 def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _variant() -> str:
+    variant = os.environ.get("SOFTSET_FAST_TRITON_VARIANT", "v2")
+    if variant not in VARIANTS:
+        raise ValueError(f"SOFTSET_FAST_TRITON_VARIANT must be one of {VARIANTS}, got {variant!r}")
+    return variant
+
+
+def _check_arguments(preds, target, weight, grid, approx, k, num_classes, ignore_index) -> None:
+    """The metadata checks of the C++ op (csrc/cpu/soft_counts_cpu.cpp), same messages: direct op calls
+    skip the Python validation. The grid's order is checked when its rows are built (_grid_rows)."""
+    def check(ok, message):
+        if not ok:
+            raise RuntimeError(f"{_OP}: {message}")
+
+    check(preds.dim() == 3, f"preds must have shape [N, C, L], got {list(preds.shape)}")
+    check(preds.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64),
+          f"preds must be float16, bfloat16, float32 or float64, got {preds.dtype}")
+    check(target.device == preds.device, f"target must be on preds' device {preds.device}, got {target.device}")
+    check(grid.device == preds.device, f"grid must be on preds' device {preds.device}, got {grid.device}")
+    check(target.dtype in (torch.bool, torch.uint8, torch.int32, torch.int64, torch.float16, torch.bfloat16,
+                           torch.float32, torch.float64),
+          f"target must be bool, uint8, int32, int64, float16, bfloat16, float32 or float64, got {target.dtype}")
+    check(num_classes >= 0, f"num_classes must be >= 0, got {num_classes}")
+    batch, classes, length = preds.shape
+    if num_classes > 0:
+        check(num_classes == classes, f"num_classes={num_classes} does not match preds.shape[1]={classes}")
+        check(target.dim() == 2 and tuple(target.shape) == (batch, length),
+              f"target must hold class indices of shape [N, L] = [{batch}, {length}], got {list(target.shape)}")
+        check(not target.is_floating_point() and target.dtype != torch.bool,
+              f"target must be an integer tensor of class indices when num_classes > 0, got {target.dtype}")
+        check(ignore_index is None or ignore_index < 0 or ignore_index >= classes,
+              f"ignore_index={ignore_index} lies inside the class range [0, {classes}); choose a value outside "
+              f"it (e.g. -100 or 255)")
+    else:
+        check(target.shape == preds.shape,
+              f"target must have the shape of preds {list(preds.shape)}, got {list(target.shape)}")
+    if weight is not None:
+        check(weight.device == preds.device, f"weight must be on preds' device {preds.device}, got {weight.device}")
+        check(weight.shape == target.shape,
+              f"weight must have the shape of target {list(target.shape)}, got {list(weight.shape)}")
+        check(weight.is_floating_point(), f"weight must be floating point, got {weight.dtype}")
+    check(grid.dim() == 2 and grid.shape[1] == 8 and grid.shape[0] >= 1,
+          f"grid must be the coefficient table [T, 8] with T >= 1, got {list(grid.shape)}")
+    check(grid.dtype == torch.float64, f"grid must be float64, got {grid.dtype}")
+    if approx not in APPROX_CODES:
+        raise RuntimeError(f"{_OP}: approx must be 'linear', 'sigmoid' or 'step', got '{approx}'")
+    if approx == "sigmoid":
+        check(math.isfinite(k) and k > 0, f"k must be a finite number > 0 for approx='sigmoid', got {k}")
 
 
 def _round_float32(x: torch.Tensor, up: bool) -> torch.Tensor:
@@ -76,8 +146,56 @@ def _coefficients(grid: torch.Tensor, approx: str, k: float, compute: torch.dtyp
     return torch.stack([r.to(compute) for r in rows]).contiguous()
 
 
+def _check_grid_order(grid: torch.Tensor, approx: str) -> None:
+    """Data checks of the C++ op (one host sync; done once per cached grid)."""
+    if grid.shape[0] < 2:
+        return
+    ascending = grid[1:, 0] > grid[:-1, 0]
+    if not bool(ascending.all()):
+        raise RuntimeError(f"{_OP}: grid thresholds (column 0) must be strictly ascending")
+    if approx == "linear" and not bool(((grid[1:, 1] >= grid[:-1, 1]) & (grid[1:, 2] >= grid[:-1, 2])).all()):
+        raise RuntimeError(f"{_OP}: grid breakpoints a, b (columns 1, 2) must be ascending; build grid with "
+                           "softset_fast._grid.coefficient_table")
+
+
+# id(grid) -> (weakref to grid, its version, its data_ptr, {(approx, k, compute): rows}); a few grids only.
+_GRID_CACHE: dict[int, tuple] = {}
+_GRID_CACHE_SIZE = 8
+
+
+def _grid_rows(grid: torch.Tensor, approx: str, k: float, compute: torch.dtype) -> torch.Tensor:
+    """The [8, T] coefficient rows of ``grid``, validated and built once per grid tensor (and approx, k,
+    dtype): a training loop that passes the same grid each step launches no preparation kernels and
+    does no host sync. Tensors being traced (fake / functional) are neither validated nor cached."""
+    if type(grid) is not torch.Tensor or torch.compiler.is_compiling():
+        return _coefficients(grid, approx, k, compute)
+    try:
+        version = grid._version
+    except RuntimeError:  # inference tensors have no version counter: no caching
+        _check_grid_order(grid, approx)
+        return _coefficients(grid, approx, k, compute)
+    key = (approx, float(k) if approx == "sigmoid" else 0.0, compute)
+    entry = _GRID_CACHE.get(id(grid))
+    if entry is None or entry[0]() is not grid or entry[1] != version or entry[2] != grid.data_ptr():
+        entry = (weakref.ref(grid), version, grid.data_ptr(), {})
+        if len(_GRID_CACHE) >= _GRID_CACHE_SIZE:
+            _GRID_CACHE.pop(next(iter(_GRID_CACHE)))
+        _GRID_CACHE[id(grid)] = entry
+    rows = entry[3].get(key)
+    if rows is None:
+        _check_grid_order(grid, approx)
+        rows = entry[3][key] = _coefficients(grid, approx, k, compute)
+    return rows
+
+
 def _pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
+
+
+def _log2_bucket(num_t: int) -> int:
+    """Binary-search steps for T thresholds, rounded up to a multiple of 4 (fewer compiled variants;
+    the extra steps probe past the table and are masked)."""
+    return max(4, -(-num_t.bit_length() // 4) * 4)
 
 
 def _label_args(target: torch.Tensor, weight, ignore_index):
@@ -138,6 +256,7 @@ def _histogram_to_sums(hist: torch.Tensor, grid: torch.Tensor, approx: str) -> t
 def triton_soft_counts(preds: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None, grid: torch.Tensor,
                        approx: str, k: float, num_classes: int, ignore_index: int | None,
                        samplewise: bool) -> torch.Tensor:
+    _check_arguments(preds, target, weight, grid, approx, k, num_classes, ignore_index)
     batch, classes, length = preds.shape
     num_t = grid.shape[0]
     groups = batch if samplewise else 1
@@ -147,35 +266,55 @@ def triton_soft_counts(preds: torch.Tensor, target: torch.Tensor, weight: torch.
     acc = _accumulation_dtype(preds.dtype)
     if segments == 0 or seg_len == 0:
         return preds.new_zeros((groups, classes, num_t, 4), dtype=acc)
+    variant = _variant()
     compute = acc
-    coef = _coefficients(grid, approx, k, compute)
+    coef = _grid_rows(grid, approx, k, compute)
     preds = preds.contiguous()
     labels = _label_args(target.contiguous(), None if weight is None else weight.contiguous(), ignore_index)
     common = dict(APPROX=APPROX_CODES[approx], MULTICLASS=num_classes > 0, ONE_ROW=rows == 1,
                   HAS_WEIGHT=labels["HAS_WEIGHT"], HAS_IGNORE=labels["HAS_IGNORE"],
                   TARGET_FLOAT=labels["TARGET_FLOAT"])
+    label_ptrs = (labels["target"], labels["weight"])
+    ignore = (labels["ignore_int"], labels["ignore_float"])
     use_histogram = (approx != "sigmoid" and num_t >= HISTOGRAM_MIN_T
                      and not torch.are_deterministic_algorithms_enabled())
+    out = preds.new_empty((groups, classes, num_t, 4), dtype=acc)
     if use_histogram:
         block = 1024
         n_chunks, chunk_size = _chunks(segments, seg_len, block, preds.device)
-        hist = torch.zeros((segments, 2 * (num_t + 1), 4), dtype=torch.float64, device=preds.device)
+        copy_bytes = segments * 2 * (num_t + 1) * 4 * 8
+        copies = 1 if variant == "v1" else max(1, min(_HIST_COPIES, n_chunks, _HIST_COPY_BYTES // copy_bytes))
+        hist = torch.zeros((segments, copies, 2 * (num_t + 1), 4), dtype=torch.float64, device=preds.device)
         _launch(K._forward_histogram_kernel, (segments * n_chunks,),
-            preds, labels["target"], labels["weight"], coef, hist,
-            classes, length, rows, seg_len, num_t, n_chunks, chunk_size, labels["ignore_int"],
-            labels["ignore_float"], LOG2_T=num_t.bit_length(), BLOCK_SIZE=block, **common)
-        sums = _histogram_to_sums(hist, grid.to(torch.float64), approx)
-    else:
+                preds, *label_ptrs, coef, hist, classes, length, rows, seg_len, num_t, n_chunks, chunk_size,
+                *ignore, copies, LOG2_T=_log2_bucket(num_t), BLOCK_SIZE=block, **common)
+        if variant == "v1":
+            sums = _histogram_to_sums(hist[:, 0], grid.to(torch.float64), approx)
+            return _counts_from_sums(sums).reshape(groups, classes, num_t, 4).to(acc)
+        _launch(K._finish_histogram_kernel, (segments,), hist, grid, out, num_t, copies,
+                APPROX=APPROX_CODES[approx], T_BLOCK=_SCAN_BLOCK)
+        return out
+    if variant == "v1":
         t_block = min(32, max(2, _pow2(num_t)))
         block = min(1024, max(64, 4096 // t_block))
         n_chunks, chunk_size = _chunks(segments, seg_len, block, preds.device)
         partial = torch.empty((segments, n_chunks, num_t, 4), dtype=torch.float64, device=preds.device)
-        _launch(K._forward_direct_kernel, (segments * n_chunks, triton.cdiv(num_t, t_block)),
-            preds, labels["target"], labels["weight"], coef, partial,
-            classes, length, rows, seg_len, num_t, n_chunks, chunk_size, labels["ignore_int"],
-            labels["ignore_float"], BLOCK_SIZE=block, T_BLOCK=t_block, **common)
-        sums = partial.sum(1)
-    return _counts_from_sums(sums).reshape(groups, classes, num_t, 4).to(acc)
+        _launch(K._forward_direct_kernel_v1, (segments * n_chunks, triton.cdiv(num_t, t_block)),
+                preds, *label_ptrs, coef, partial, classes, length, rows, seg_len, num_t, n_chunks, chunk_size,
+                *ignore, BLOCK_SIZE=block, T_BLOCK=t_block, **common)
+        return _counts_from_sums(partial.sum(1)).reshape(groups, classes, num_t, 4).to(acc)
+    t_block = 16 if num_t <= 16 else 32
+    tile = _DIRECT_TILE if compute == torch.float32 else _DIRECT_TILE // 2
+    block = tile // t_block
+    flush = min(_FLUSH, triton.cdiv(seg_len, block))  # small inputs: no all-masked iterations
+    n_chunks, chunk_size = _chunks(segments, seg_len, block * flush, preds.device)
+    partial = torch.empty((segments, n_chunks, num_t, 4), dtype=torch.float64, device=preds.device)
+    _launch(K._forward_direct_kernel, (segments * n_chunks, triton.cdiv(num_t, t_block)),
+            preds, *label_ptrs, coef, partial, classes, length, rows, seg_len, num_t, n_chunks, chunk_size,
+            *ignore, flush, BLOCK_SIZE=block, T_BLOCK=t_block, **common)
+    _launch(K._finish_direct_kernel, (segments, triton.cdiv(num_t, _SCAN_BLOCK)), partial, out, num_t, n_chunks,
+            T_BLOCK=_SCAN_BLOCK)
+    return out
 
 
 def _linear_table(g_a: torch.Tensor, g_b: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
@@ -197,31 +336,39 @@ def _linear_table(g_a: torch.Tensor, g_b: torch.Tensor, grid: torch.Tensor) -> t
 def triton_soft_counts_backward(grad: torch.Tensor, preds: torch.Tensor, target: torch.Tensor,
                                 weight: torch.Tensor | None, grid: torch.Tensor, approx: str, k: float,
                                 num_classes: int, ignore_index: int | None, samplewise: bool) -> torch.Tensor:
+    _check_arguments(preds, target, weight, grid, approx, k, num_classes, ignore_index)
     batch, classes, length = preds.shape
     num_t = grid.shape[0]
+    expected = (batch if samplewise else 1, classes, num_t, 4)
+    if tuple(grad.shape) != expected or not grad.is_floating_point():
+        raise RuntimeError(f"{_OP}_backward: grad must be a floating point tensor of shape {list(expected)} "
+                           f"([G, C, T, 4]), got {grad.dtype} {list(grad.shape)}")
     n_elements = preds.numel()
     if approx == "step" or n_elements == 0:
         return torch.zeros_like(preds, memory_format=torch.contiguous_format)
     compute = _accumulation_dtype(preds.dtype)
-    coef = _coefficients(grid, approx, k, compute)
-    g = grad.to(torch.float64).reshape(-1, num_t, 4)
-    g_a, g_b = g[..., 0] - g[..., 1], g[..., 2] - g[..., 3]      # d/dS1 and d/dS0 per (segment, threshold)
-    if approx == "linear":
-        table = _linear_table(g_a, g_b, grid.to(torch.float64))
+    coef = _grid_rows(grid, approx, k, compute)
+    grad = grad.contiguous()
+    if approx == "sigmoid":
+        table = grad  # the kernel forms g_tp − g_fn, g_fp − g_tn itself
+    elif _variant() == "v1":
+        g = grad.to(torch.float64).reshape(-1, num_t, 4)
+        table = _linear_table(g[..., 0] - g[..., 1], g[..., 2] - g[..., 3], grid.to(torch.float64))
     else:
-        table = torch.stack([g_a, g_b], dim=-1).to(compute).contiguous()
+        segments = grad.numel() // (4 * num_t)
+        table = grad.new_empty((segments, num_t + 1, 4), dtype=torch.float64)
+        _launch(K._linear_table_kernel, (segments,), grad, grid, table, num_t, T_BLOCK=_SCAN_BLOCK)
     preds = preds.contiguous()
     labels = _label_args(target.contiguous(), None if weight is None else weight.contiguous(), ignore_index)
     out = torch.empty_like(preds)
     block = _BACKWARD_BLOCK if approx == "linear" else 128
-    t_block = min(16, max(2, _pow2(num_t)))
     _launch(K._backward_kernel, (triton.cdiv(n_elements, block),),
-        out, preds, labels["target"], labels["weight"], coef, table,
-        n_elements, classes, length, num_t, labels["ignore_int"], labels["ignore_float"],
-        APPROX=APPROX_CODES[approx], MULTICLASS=num_classes > 0, HAS_WEIGHT=labels["HAS_WEIGHT"],
-        HAS_IGNORE=labels["HAS_IGNORE"], TARGET_FLOAT=labels["TARGET_FLOAT"], SAMPLEWISE=samplewise,
-        SINGLE_SEGMENT=classes == 1 and not samplewise, LOG2_T=num_t.bit_length(), BLOCK_SIZE=block,
-        T_BLOCK=t_block)
+            out, preds, labels["target"], labels["weight"], coef, table,
+            n_elements, classes, length, num_t, labels["ignore_int"], labels["ignore_float"],
+            APPROX=APPROX_CODES[approx], MULTICLASS=num_classes > 0, HAS_WEIGHT=labels["HAS_WEIGHT"],
+            HAS_IGNORE=labels["HAS_IGNORE"], TARGET_FLOAT=labels["TARGET_FLOAT"], SAMPLEWISE=samplewise,
+            SINGLE_SEGMENT=classes == 1 and not samplewise, LOG2_T=_log2_bucket(num_t), BLOCK_SIZE=block,
+            T_BLOCK=16)
     return out
 
 
