@@ -27,6 +27,34 @@ import softset_fast  # noqa: E402
 from softset_fast._backends import unavailable_reason  # noqa: E402
 
 CASES = [("linear", 9), ("linear", 1000), ("step", 9), ("step", 1000), ("sigmoid", 9)]
+# Forward variants of the CUDA backend (SOFTSET_CUDA_FORWARD, read by the op on every call).
+CUDA_VARIANTS = ("default", "fast")
+
+
+def kernel_times(fn, calls: int = 5, top: int = 4) -> tuple[float, list[tuple[str, float]]]:
+    """Device time per call summed over every kernel/memset/memcpy (torch.profiler), and the top entries (ms)."""
+    from torch.profiler import ProfilerActivity, profile
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(calls):
+            fn()
+        torch.cuda.synchronize()
+    rows = []
+    for ev in prof.key_averages():
+        us = getattr(ev, "self_device_time_total", None)
+        if us is None:
+            us = getattr(ev, "self_cuda_time_total", 0.0)
+        if us > 0:
+            rows.append((ev.key, us / 1e3 / calls))
+    rows.sort(key=lambda r: -r[1])
+    return sum(r[1] for r in rows), rows[:top]
+
+
+def short_name(name: str) -> str:
+    """Kernel name without template arguments and namespaces."""
+    name = name.split("<")[0].split("(")[0]
+    return name.rsplit("::", 1)[-1][:40]
 
 
 def event_times(fn, repeat: int, warmup: int = 3) -> list[float]:
@@ -102,24 +130,34 @@ def main() -> int:
             print(f"{backend}: unavailable ({reason})", flush=True)
             rows.append({"backend": backend, "status": f"unavailable: {reason}"})
             continue
+        variants = CUDA_VARIANTS if backend == "cuda" else (None,)
         for deterministic in (False, True) if backend == "cuda" else (False,):
             for approx, thresholds in CASES:
                 if deterministic and thresholds > 100:
                     continue  # the fixed-order path is O(N·T): only the small grid is of interest
-                name = backend + ("-det" if deterministic else "")
-                torch.use_deterministic_algorithms(deterministic)
-                row = {"backend": name, "approx": approx, "T": thresholds, "N": n}
-                try:
-                    row["check"] = check(backend, approx, thresholds)
-                    ms = statistics.median(event_times(loss_step(backend, preds, target, approx, thresholds),
-                                                       args.repeat))
-                    row.update(ms=ms, pct_copy=100 * floor_ms / ms)
-                except Exception as err:  # keep going: one failing case must not hide the others
-                    row["check"] = f"ERROR {type(err).__name__}: {str(err).splitlines()[0][:200]}"
-                finally:
-                    torch.use_deterministic_algorithms(False)
-                print(json.dumps(row), flush=True)
-                rows.append(row)
+                for variant in variants:
+                    name = backend + ("-det" if deterministic else "") + (f"[{variant}]" if variant else "")
+                    if variant is not None:
+                        os.environ["SOFTSET_CUDA_FORWARD"] = variant
+                    torch.use_deterministic_algorithms(deterministic)
+                    row = {"backend": name, "approx": approx, "T": thresholds, "N": n}
+                    try:
+                        row["check"] = check(backend, approx, thresholds)
+                        step_fn = loss_step(backend, preds, target, approx, thresholds)
+                        ms = statistics.median(event_times(step_fn, args.repeat))
+                        row.update(ms=ms, pct_copy=100 * floor_ms / ms)
+                        try:  # a profiler problem must not hide the timing
+                            kernel_ms, top = kernel_times(step_fn)
+                            row.update(kernel_ms=kernel_ms, top=[(short_name(k), round(v, 4)) for k, v in top])
+                        except Exception as err:
+                            row["top"] = [(f"profiler {type(err).__name__}", 0.0)]
+                    except Exception as err:  # keep going: one failing case must not hide the others
+                        row["check"] = f"ERROR {type(err).__name__}: {str(err).splitlines()[0][:200]}"
+                    finally:
+                        torch.use_deterministic_algorithms(False)
+                        os.environ.pop("SOFTSET_CUDA_FORWARD", None)
+                    print(json.dumps(row), flush=True)
+                    rows.append(row)
 
     # The reference at a smaller N, with the fused backends at that N for the ratio.
     n_ref = 2**args.ref_n_log2
@@ -148,16 +186,23 @@ def main() -> int:
              f"copy bandwidth {bandwidth / 1e12:.2f} TB/s (clone of 1 GiB, read + write); "
              f"N = 2^{args.n_log2}; minimal bytes 14 N = {14 * n / 1e9:.2f} GB -> floor {floor_ms:.3f} ms",
              "",
-             "| backend | approx | T | ms (median) | % of copy bandwidth | check |",
-             "| --- | --- | --- | --- | --- | --- |"]
+             "kernel ms: device time per call of every kernel, memset and copy (torch.profiler); the rest of "
+             "the event time is launch gaps (Python glue, host syncs). top: the largest entries, ms per call.",
+             "",
+             "| backend | approx | T | ms (median) | % of copy bandwidth | kernel ms | check | top kernels |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in rows:
         if "approx" not in row:
-            lines.append(f"| {row['backend']} | - | - | - | - | {row['status']} |")
+            lines.append(f"| {row['backend']} | - | - | - | - | - | {row['status']} | |")
             continue
         ms = f"{row['ms']:.3f}" if "ms" in row else "-"
         pct = f"{row['pct_copy']:.0f} %" if "pct_copy" in row else "-"
-        lines.append(f"| {row['backend']} | {row['approx']} | {row['T']} | {ms} | {pct} | {row['check']} |")
-    for backend in backends:
+        kms = f"{row['kernel_ms']:.3f}" if "kernel_ms" in row else "-"
+        top = ", ".join(f"{k} {v:.3f}" for k, v in row.get("top", []))
+        lines.append(f"| {row['backend']} | {row['approx']} | {row['T']} | {ms} | {pct} | {kms} | {row['check']} "
+                     f"| {top} |")
+    names = sorted({r["backend"] for r in rows if "ms" in r}, key=lambda b: [r["backend"] for r in rows].index(b))
+    for backend in names:
         by = {(r["approx"], r["T"]): r for r in rows if r.get("backend") == backend and "ms" in r}
         for approx in ("linear", "step"):
             if (approx, 9) in by and (approx, 1000) in by:

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The one prepared GPU check (about 7 minutes on an H100): builds the extension
-# with CUDA from this tree, runs the CUDA and Triton tests, then the GPU benchmark,
-# and prints a compact table. Each step has its own time limit; a failing step is
+# The one prepared GPU check (about 5 minutes on an H100): builds the extension
+# with CUDA from this tree, runs the CUDA tests once per forward variant
+# (SOFTSET_CUDA_FORWARD=default, then fast), the Triton tests, then the GPU
+# benchmark (every variant timed, plus kernel-only times from torch.profiler), and
+# prints a compact table last. Each step has its own time limit; a failing step is
 # reported and the next one still runs (the Triton part works without the CUDA build).
-# Logs and results go to $OUT (default out/gpu_check).
+# Logs and results go to $OUT (default out/gpu_check): at most 8 files.
 #
 #   bash benchmarks/gpu_check.sh            # on the lent GPU machine, from the repo root
 set -u
@@ -42,28 +44,42 @@ if [ -z "${CUDA_HOME:-}" ] && command -v nvcc >/dev/null; then
 fi
 echo "CUDA_HOME=${CUDA_HOME:-unset}" | tee -a "$OUT/env.log"
 rm -rf build softset_fast/_C*.so
-step build 280 env TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}" SOFTSET_FAST_FORCE_CUDA=1 \
+step build 150 env TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}" SOFTSET_FAST_FORCE_CUDA=1 \
   MAX_JOBS="${MAX_JOBS:-16}" $PY setup.py build_ext --inplace
 $PY -c "
 import torch, softset_fast
 from softset_fast._backends import available_backends
 print('available backends:', available_backends())
 print('CUDA kernel registered:', torch._C._dispatch_has_kernel_for_dispatch_key('softset_fast::soft_counts', 'CUDA'))
-" 2>&1 | tee "$OUT/import.log"
+" 2>&1 | tee -a "$OUT/env.log"
 
-TRITON_TESTS=$(ls tests/test_triton*.py 2>/dev/null | tr '\n' ' ')
+# The direct-op argument checks first, verbose (each test's name is printed before it runs,
+# so a crash names its case), cpu and cuda: errors raised by the C++ ops themselves.
+step test_errors 40 $PY -X faulthandler -m pytest -v -p no:cacheprovider tests/test_backends.py \
+  -k "direct_op_bad_arguments and (cpu or cuda)"
+
 CUDA_TESTS=$(ls tests/test_cuda.py tests/test_backends.py 2>/dev/null | tr '\n' ' ')
-step test_cuda 110 $PY -m pytest -x -q -p no:cacheprovider $CUDA_TESTS -k "cuda"
+# The whole CUDA matrix once per forward variant (csrc/cuda/soft_counts_cuda.h, DEVELOPERS.md).
+for variant in default fast; do
+  step "test_cuda_$variant" 75 env SOFTSET_CUDA_FORWARD=$variant \
+    $PY -X faulthandler -m pytest -x -q -p no:cacheprovider $CUDA_TESTS -k "cuda"
+done
+TRITON_TESTS=$(ls tests/test_triton*.py 2>/dev/null | tr '\n' ' ')
 if [ -n "$TRITON_TESTS" ]; then
-  step test_triton 70 $PY -m pytest -x -q -p no:cacheprovider $TRITON_TESTS
+  step test_triton 100 $PY -m pytest -x -q -p no:cacheprovider $TRITON_TESTS
 fi
-step bench 150 $PY benchmarks/gpu_bench.py --out "$OUT"
+step bench 100 $PY benchmarks/gpu_bench.py --out "$OUT"
+
+# At most 8 files come back: the test logs go into one.
+for f in test_errors test_cuda_default test_cuda_fast test_triton; do
+  [ -f "$OUT/$f.log" ] && { echo "##### $f"; cat "$OUT/$f.log"; rm -f "$OUT/$f.log"; }
+done > "$OUT/tests.log"
 
 echo
 echo "==================== summary ===================="
-for name in build test_cuda test_triton bench; do
+for name in build test_errors test_cuda_default test_cuda_fast test_triton bench; do
   [ -n "${STATUS[$name]+x}" ] && printf '%-12s %s\n' "$name" "${STATUS[$name]}"
 done
-grep -E "passed|failed|error" "$OUT"/test_*.log 2>/dev/null | tail -n 4
+grep -E "^#####|passed|failed|rror|Fatal" "$OUT/tests.log" 2>/dev/null | grep -v "^tests/" | tail -n 16
 [ -f "$OUT/results.md" ] && cat "$OUT/results.md"
 exit 0

@@ -6,6 +6,7 @@ namespace softset_cuda {
 size_t forward_workspace_bytes(const Problem& p, bool deterministic) {
   const Plan plan = make_plan(p, deterministic);
   const int64_t groups = p.groups();
+  if (plan.hist32) return hist32_layout(p, plan, nullptr, nullptr);
   if (plan.use_hist) return align_up(sizeof(int4) * plan.B) + sizeof(double) * groups * 8 * (p.T + 1);
   const int64_t blocks = groups * plan.split.chunks;
   return align_up(sizeof(double) * blocks * p.T * 2) + sizeof(double) * blocks * 2;

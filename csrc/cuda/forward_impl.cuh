@@ -200,6 +200,7 @@ __global__ void __launch_bounds__(kThreads) finalize_hist_kernel(const double* _
 }
 
 // ---- direct path ------------------------------------------------------------------
+
 constexpr int kRuns = 1;              // runs of kItems a thread holds per tile
 constexpr int kHeld = kRuns * kItems;  // elements per thread in registers
 constexpr int kTChunk = 32;           // thresholds combined across warps at once
@@ -289,6 +290,231 @@ __global__ void __launch_bounds__(kThreads) direct_kernel(Reader<P, TT, acc_t<P>
   }
 }
 
+// ---- 32-bit integer histogram (SOFTSET_CUDA_FORWARD=hist32 | fast) --------------------
+// For hard labels without weight every element adds (p, 1) to the y or the n class of two
+// bins (linear) or 1 to one bin (step). Shared words are uint32, updated with native
+// ATOMS.ADD (float64 and 64-bit integer shared atomics compile to CAS loops on sm_80/sm_90),
+// with no branch on y (the class picks the address). p becomes fixed point
+// round(p * 2^kfix), a uint64 kept as two uint32 words: the low word's atomicAdd returns the
+// old value, and a wrap-around carries 1 into the high word, so lo + 2^32 * hi is exact.
+// kfix = 62 - ceil(log2(group length)) keeps every sum below 2^63 (rounding 2^-(kfix+1) per
+// element: <= 2^-32 for groups of <= 2^31 elements). Blocks flush into a uint64 global
+// histogram with integer atomics: exact, so the result does not depend on the order.
+// Elements with p outside [0, 1] (or NaN) or y outside {0, 1} add float64 values to a side
+// histogram instead (global float64 atomics), as the default path would.
+// Shared words per replica: linear ((h * (T+1) + bin) * 2 + cls) * 3 + {count, lo, hi},
+// h = 0 (s1) / 1 (s3), cls = 0 (y = 1) / 1 (y = 0); step (bin * 2 + cls), counts only.
+__host__ __device__ inline int hist32_words(int64_t T, bool linear) { return static_cast<int>((linear ? 12 : 2) * (T + 1)); }
+inline size_t hist32_smem_bytes(int64_t T, int B, int R, bool linear) {
+  return static_cast<size_t>(2 * T) * sizeof(double) + static_cast<size_t>(B) * sizeof(int4) +
+         static_cast<size_t>(hist32_words(T, linear)) * R * sizeof(unsigned);
+}
+
+// Adds one element's float64 quantities to the side histogram (layout of ghist).
+template <bool kLinear>
+__device__ __forceinline__ void add_side(double* side, int off3, int s1, int s3, const Element& el) {
+  if constexpr (kLinear) {
+    const int f1 = s1 * 4, f3 = off3 + s3 * 4;
+    if (el.wy != 0.0) {
+      atomicAdd(side + f1 + 0, el.wy * el.p);
+      atomicAdd(side + f1 + 1, el.wy);
+      atomicAdd(side + f3 + 0, el.wy * el.p);
+      atomicAdd(side + f3 + 1, el.wy);
+    }
+    if (el.wn != 0.0) {
+      atomicAdd(side + f1 + 2, el.wn * el.p);
+      atomicAdd(side + f1 + 3, el.wn);
+      atomicAdd(side + f3 + 2, el.wn * el.p);
+      atomicAdd(side + f3 + 3, el.wn);
+    }
+  } else {
+    const int f = off3 + s1 * 4;
+    if (el.wy != 0.0) atomicAdd(side + f + 1, el.wy);
+    if (el.wn != 0.0) atomicAdd(side + f + 3, el.wn);
+  }
+}
+
+template <Approx A, typename P, typename TT>
+__global__ void __launch_bounds__(kThreads) hist32_kernel(Reader<P, TT, acc_t<P>> rd, const double* __restrict__ grid,
+                                                          int T, int B, int R, const int4* __restrict__ buckets_g,
+                                                          Split split, int64_t len, int kfix,
+                                                          unsigned long long* __restrict__ gint,
+                                                          double* __restrict__ gside) {
+  constexpr bool kLinear = A == Approx::Linear;
+  extern __shared__ __align__(16) unsigned char smem[];
+  double* a = reinterpret_cast<double*>(smem);
+  double* b = a + T;
+  int4* buckets = reinterpret_cast<int4*>(b + T);
+  unsigned* words = reinterpret_cast<unsigned*>(buckets + B);
+  const int W = hist32_words(T, kLinear);
+  for (int i = threadIdx.x; i < T; i += kThreads) {
+    a[i] = grid[static_cast<int64_t>(i) * kGridCols + (kLinear ? 1 : 0)];
+    b[i] = kLinear ? grid[static_cast<int64_t>(i) * kGridCols + 2] : 0.0;
+  }
+  for (int i = threadIdx.x; i < B; i += kThreads) buckets[i] = buckets_g[i];
+  for (int i = threadIdx.x; i < W * R; i += kThreads) words[i] = 0u;
+  __syncthreads();
+
+  const int64_t g = blockIdx.x / split.chunks;
+  const int64_t begin = (blockIdx.x % split.chunks) * split.chunk;
+  const int64_t end = min(len, begin + split.chunk);
+  const bool vec = rd.vector_ok(g, begin);
+  const int r = threadIdx.x & (R - 1);
+  const int F = 8 * (T + 1), off3 = 4 * (T + 1);
+  double* side = gside + g * F;
+  const double scale = ldexp(1.0, kfix);
+  for (int64_t j0 = begin + static_cast<int64_t>(threadIdx.x) * kItems; j0 < end;
+       j0 += static_cast<int64_t>(kThreads) * kItems) {
+    Element el[kItems];
+    rd.read(g, j0, end, vec, el);
+#pragma unroll
+    for (int i = 0; i < kItems; ++i) {
+      if (el[i].wy == 0.0 && el[i].wn == 0.0) continue;  // ignored or past the end
+      int s1, s3;
+      segment_indices(a, b, buckets, B, T, kLinear, el[i].p, s1, s3);
+      const bool hard = (el[i].wy == 1.0 && el[i].wn == 0.0) || (el[i].wy == 0.0 && el[i].wn == 1.0);
+      const bool in_range = el[i].p >= 0.0 && el[i].p <= 1.0;  // false for NaN
+      if (!(hard && (in_range || !kLinear))) {
+        add_side<kLinear>(side, off3, s1, s3, el[i]);
+        continue;
+      }
+      const int cls = el[i].wy == 1.0 ? 0 : 1;
+      if constexpr (kLinear) {
+        const unsigned long long fx = __double2ull_rn(el[i].p * scale);
+        const unsigned lo = static_cast<unsigned>(fx), hi = static_cast<unsigned>(fx >> 32);
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int bin = h == 0 ? s1 : s3;
+          const int w = ((h * (T + 1) + bin) * 2 + cls) * 3;
+          atomicAdd(&words[(w + 0) * R + r], 1u);
+          const unsigned old = atomicAdd(&words[(w + 1) * R + r], lo);
+          const unsigned add_hi = hi + (old + lo < old ? 1u : 0u);  // carry out of the low word
+          if (add_hi != 0u) atomicAdd(&words[(w + 2) * R + r], add_hi);
+        }
+      } else {
+        atomicAdd(&words[(s1 * 2 + cls) * R + r], 1u);
+      }
+    }
+  }
+  __syncthreads();
+  // Flush: one uint64 per ghist slot f = (h * (T+1) + bin) * 4 + q, q = (y·p, y, n·p, n).
+  unsigned long long* out = gint + g * F;
+  for (int f = threadIdx.x; f < F; f += kThreads) {
+    const int hb = f >> 2, q = f & 3, cls = q >> 1;
+    unsigned long long s = 0;
+    if constexpr (kLinear) {
+      const int w = (hb * 2 + cls) * 3;
+      for (int rr = 0; rr < R; ++rr) {
+        if (q & 1) {
+          s += words[(w + 0) * R + rr];
+        } else {
+          s += static_cast<unsigned long long>(words[(w + 1) * R + rr]) +
+               (static_cast<unsigned long long>(words[(w + 2) * R + rr]) << 32);
+        }
+      }
+    } else {
+      if (hb > T && (q & 1)) {  // the s3 half holds the step counts (see hist_kernel)
+        const int bin = hb - (T + 1);
+        for (int rr = 0; rr < R; ++rr) s += words[(bin * 2 + cls) * R + rr];
+      }
+    }
+    if (s != 0) atomicAdd(out + f, s);
+  }
+}
+
+// ghist = side + (fixed point -> double): counts exactly, p sums scaled by 2^-kfix.
+__global__ void hist32_convert_kernel(const unsigned long long* __restrict__ gint, const double* __restrict__ gside,
+                                      int64_t n, int kfix, double* __restrict__ ghist) {
+  const int64_t f = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (f >= n) return;
+  const double v = static_cast<double>(gint[f]);
+  ghist[f] = gside[f] + ((f & 1) ? v : ldexp(v, -kfix));
+}
+
+// ---- direct path, register accumulators (SOFTSET_CUDA_FORWARD=direct | fast) -----------
+// For T <= kRegT: each thread keeps Σwy·H̃ and Σwn·H̃ for every threshold in registers over
+// all its tiles (fixed order), then one warp butterfly per threshold and a fixed warp order:
+// deterministic, and the shuffles/barriers are paid once per block, not once per tile.
+constexpr int kRegT = 12;  // 24 float64 accumulators: no spills at 128 registers (16 spilled)
+
+template <Approx A, typename P, typename TT>
+__global__ void __launch_bounds__(kThreads, 2) direct_regs_kernel(Reader<P, TT, acc_t<P>> rd,
+                                                               const double* __restrict__ grid, int T, double k,
+                                                               Split split, int64_t len, double* __restrict__ partial,
+                                                               double* __restrict__ pq) {
+  using S = acc_t<P>;
+  __shared__ double coef[kRegT][kGridCols];
+  __shared__ double warp_part[kWarps][kRegT][2];
+  __shared__ double warp_pq[kWarps][2];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  for (int i = threadIdx.x; i < T * kGridCols; i += kThreads) coef[i / kGridCols][i % kGridCols] = grid[i];
+  __syncthreads();
+  const int64_t g = blockIdx.x / split.chunks;
+  const int64_t begin = (blockIdx.x % split.chunks) * split.chunk;
+  const int64_t end = min(len, begin + split.chunk);
+  const bool vec = rd.vector_ok(g, begin);
+  const S k_s = static_cast<S>(k);
+  double s1[kRegT], s0[kRegT];
+#pragma unroll
+  for (int t = 0; t < kRegT; ++t) { s1[t] = 0.0; s0[t] = 0.0; }
+  double acc_p = 0.0, acc_q = 0.0;
+  for (int64_t j0 = begin + static_cast<int64_t>(threadIdx.x) * kItems; j0 < end;
+       j0 += static_cast<int64_t>(kThreads) * kItems) {
+    Element el[kItems];
+    rd.read(g, j0, end, vec, el);
+    S ps[kItems];
+#pragma unroll
+    for (int i = 0; i < kItems; ++i) {
+      ps[i] = static_cast<S>(el[i].p);
+      acc_p += el[i].wy;
+      acc_q += el[i].wn;
+    }
+#pragma unroll
+    for (int t = 0; t < kRegT; ++t) {
+      if (t < T) {
+        const double* c = coef[t];
+        const S tau_s = static_cast<S>(c[0]);
+#pragma unroll
+        for (int i = 0; i < kItems; ++i) {
+          const double hv = heaviside<A, S>(el[i].p, ps[i], c, tau_s, k_s);
+          // wy, wn in the accumulation type first, as direct_kernel does (same products).
+          s1[t] += static_cast<double>(static_cast<S>(el[i].wy)) * hv;
+          s0[t] += static_cast<double>(static_cast<S>(el[i].wn)) * hv;
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < kRegT; ++t) {
+    if (t < T) {
+      const double x1 = warp_sum(s1[t]), x0 = warp_sum(s0[t]);
+      if (lane == 0) {
+        warp_part[warp][t][0] = x1;
+        warp_part[warp][t][1] = x0;
+      }
+    }
+  }
+  acc_p = warp_sum(acc_p);
+  acc_q = warp_sum(acc_q);
+  if (lane == 0) {
+    warp_pq[warp][0] = acc_p;
+    warp_pq[warp][1] = acc_q;
+  }
+  __syncthreads();
+  double* my_partial = partial + static_cast<int64_t>(blockIdx.x) * T * 2;
+  for (int x = threadIdx.x; x < 2 * T; x += kThreads) {
+    const int t = x >> 1, v = x & 1;
+    double s = 0.0;
+    for (int w = 0; w < kWarps; ++w) s += warp_part[w][t][v];
+    my_partial[t * 2 + v] = s;
+  }
+  if (threadIdx.x < 2) {
+    double s = 0.0;
+    for (int w = 0; w < kWarps; ++w) s += warp_pq[w][threadIdx.x];
+    pq[blockIdx.x * 2 + threadIdx.x] = s;
+  }
+}
+
 // One thread per (group, threshold): sums the chunks in order -> (tp, fn, fp, tn).
 template <typename O>
 __global__ void combine_kernel(const double* __restrict__ partial, const double* __restrict__ pq, int64_t groups,
@@ -316,6 +542,9 @@ __global__ void combine_kernel(const double* __restrict__ partial, const double*
 // ---- planning -----------------------------------------------------------------------
 struct Plan {
   bool use_hist = false;
+  bool hist32 = false;       // the integer histogram (use_hist is then true as well)
+  int kfix = 0;              // fixed-point bits of p in hist32
+  bool direct_regs = false;  // the register-accumulated direct kernel
   int B = 0, R = 1, blocks_per_sm = 4;
   size_t smem = 0;
   Split split{1, kItems};
@@ -332,6 +561,30 @@ inline Plan make_plan(const Problem& p, bool deterministic) {
     const size_t hbytes = sizeof(double);
     plan.B = bucket_count(p.T);
     const size_t fits = static_cast<size_t>(p.max_smem_optin);
+    // hist32: hard targets (integers, bool or class indices) and no weight; <= 2^31 elements
+    // per group so that p keeps >= 31 fixed-point bits.
+    const bool linear = p.approx == Approx::Linear;
+    const bool hard_target = p.multiclass || p.target_dtype == DType::Bool || p.target_dtype == DType::UInt8 ||
+                             p.target_dtype == DType::Int32 || p.target_dtype == DType::Int64;
+    if ((p.forward_variant & kForwardHist32) && hard_target && p.weight == nullptr && len <= (int64_t(1) << 31) &&
+        hist32_smem_bytes(p.T, plan.B, 1, linear) <= fits) {
+      plan.use_hist = true;
+      plan.hist32 = true;
+      int bits = 0;
+      while ((int64_t(1) << bits) < len) ++bits;
+      plan.kfix = 62 - bits;
+      const size_t budget = std::min<size_t>(fits, 100 * 1024);
+      const int64_t per_block_hint = std::max<int64_t>(len / std::max<int64_t>(1, (p.sm_count * 4) / std::max<int64_t>(1, groups)), 1);
+      int R = 32;
+      while (R > 1 && (hist32_smem_bytes(p.T, plan.B, R, linear) > budget ||
+                       static_cast<int64_t>(hist32_words(p.T, linear)) * R > 4 * per_block_hint))
+        R /= 2;
+      plan.R = R;
+      plan.smem = hist32_smem_bytes(p.T, plan.B, R, linear);
+      plan.blocks_per_sm = static_cast<int>(std::max<size_t>(1, std::min<size_t>(4, (228 * 1024) / (plan.smem + 1024))));
+      plan.split = make_split(groups, len, p.sm_count, plan.blocks_per_sm, 8192);
+      return plan;
+    }
     if (hist_smem_bytes(p.T, plan.B, 1, hbytes) <= fits) {
       plan.use_hist = true;
       // Replicas while they fit in ~100 KB and cost no more than ~4 zeroings per element.
@@ -348,8 +601,30 @@ inline Plan make_plan(const Problem& p, bool deterministic) {
       return plan;
     }
   }
+  plan.direct_regs = (p.forward_variant & kForwardDirectRegs) && p.T <= kRegT;
   plan.split = make_split(groups, len, p.sm_count, 4, 8192);
   return plan;
+}
+
+// Workspace layout of the integer histogram: buckets, ghist (double), gint (uint64), side (double).
+struct Hist32Buffers {
+  int4* buckets;
+  double* ghist;
+  unsigned long long* gint;
+  double* side;
+};
+inline size_t hist32_layout(const Problem& p, const Plan& plan, unsigned char* ws, Hist32Buffers* out) {
+  const size_t n = static_cast<size_t>(p.groups()) * 8 * (p.T + 1);
+  const size_t o1 = align_up(sizeof(int4) * plan.B);
+  const size_t o2 = o1 + align_up(sizeof(double) * n);
+  const size_t o3 = o2 + align_up(sizeof(unsigned long long) * n);
+  if (out != nullptr) {
+    out->buckets = reinterpret_cast<int4*>(ws);
+    out->ghist = reinterpret_cast<double*>(ws + o1);
+    out->gint = reinterpret_cast<unsigned long long*>(ws + o2);
+    out->side = reinterpret_cast<double*>(ws + o3);
+  }
+  return o3 + sizeof(double) * n;
 }
 
 template <typename P, typename TT>
@@ -371,6 +646,32 @@ cudaError_t run_forward(const Problem& p, const Plan& plan, unsigned char* ws, v
   const int64_t groups = p.groups(), len = p.group_len();
   const int64_t blocks = groups * plan.split.chunks;
   auto rd = make_reader<P, TT>(p);
+  if (plan.hist32) {
+    if constexpr (A != Approx::Sigmoid && std::is_integral<TT>::value) {
+      Hist32Buffers buf;
+      hist32_layout(p, plan, ws, &buf);
+      const int64_t n = groups * 8 * (p.T + 1);
+      SOFTSET_RETURN_IF_ERROR(cudaMemsetAsync(buf.gint, 0, sizeof(unsigned long long) * n, p.stream));
+      SOFTSET_RETURN_IF_ERROR(cudaMemsetAsync(buf.side, 0, sizeof(double) * n, p.stream));
+      build_buckets_kernel<<<(plan.B + 255) / 256, 256, 0, p.stream>>>(p.grid, T, plan.B, A == Approx::Linear,
+                                                                         buf.buckets);
+      SOFTSET_LAUNCH_CHECK();
+      auto kernel = hist32_kernel<A, P, TT>;
+      SOFTSET_RETURN_IF_ERROR(
+          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(plan.smem)));
+      kernel<<<static_cast<unsigned>(blocks), kThreads, plan.smem, p.stream>>>(
+          rd, p.grid, T, plan.B, plan.R, buf.buckets, plan.split, len, plan.kfix, buf.gint, buf.side);
+      SOFTSET_LAUNCH_CHECK();
+      hist32_convert_kernel<<<static_cast<unsigned>((n + 255) / 256), 256, 0, p.stream>>>(buf.gint, buf.side, n,
+                                                                                          plan.kfix, buf.ghist);
+      SOFTSET_LAUNCH_CHECK();
+      finalize_hist_kernel<A, O><<<static_cast<unsigned>(groups), kThreads, 0, p.stream>>>(buf.ghist, p.grid, T,
+                                                                                         static_cast<O*>(out));
+      SOFTSET_LAUNCH_CHECK();
+      return cudaSuccess;
+    }
+    return cudaErrorInvalidValue;  // the planner picks hist32 only for hard targets and linear/step
+  }
   if (plan.use_hist) {
     if constexpr (A != Approx::Sigmoid) {
       int4* buckets = reinterpret_cast<int4*>(ws);
@@ -392,6 +693,16 @@ cudaError_t run_forward(const Problem& p, const Plan& plan, unsigned char* ws, v
   }
   double* partial = reinterpret_cast<double*>(ws);
   double* pq = reinterpret_cast<double*>(ws + align_up(sizeof(double) * blocks * p.T * 2));
+  if (plan.direct_regs) {  // writes every row of partial: no memset
+    direct_regs_kernel<A, P, TT><<<static_cast<unsigned>(blocks), kThreads, 0, p.stream>>>(rd, p.grid, T, p.k,
+                                                                                          plan.split, len, partial, pq);
+    SOFTSET_LAUNCH_CHECK();
+    const int64_t items = groups * p.T;
+    combine_kernel<O><<<static_cast<unsigned>((items + 255) / 256), 256, 0, p.stream>>>(
+        partial, pq, groups, plan.split.chunks, T, static_cast<O*>(out));
+    SOFTSET_LAUNCH_CHECK();
+    return cudaSuccess;
+  }
   SOFTSET_RETURN_IF_ERROR(cudaMemsetAsync(partial, 0, sizeof(double) * blocks * p.T * 2, p.stream));
   direct_kernel<A, P, TT><<<static_cast<unsigned>(blocks), kThreads, 0, p.stream>>>(rd, p.grid, T, p.k, plan.split,
                                                                                      len, partial, pq);

@@ -15,8 +15,13 @@
 #include <cuda_runtime.h>
 #include <torch/library.h>
 
+#include <c10/util/intrusive_ptr.h>
+
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
+#include <mutex>
 #include <string>
 
 #include "soft_counts_cuda.h"
@@ -56,6 +61,56 @@ void check_attr(cudaError_t err, const char* op) {
   TORCH_CHECK(err == cudaSuccess, op, ": cannot read the device's attributes: ", cudaGetErrorString(err));
 }
 
+// The grid must be ascending (tau strictly; a, b for linear), as the CPU kernel checks:
+// the segment indices assume it. The kernels stay in bounds on any grid (every index is
+// clamped to [0, T]), but the sums would be wrong. Reading the grid costs a
+// device-to-host copy (a sync), so the last grid that passed is remembered by identity
+// (a weak reference, so a freed grid's address cannot alias) and version counter
+// (bumped by in-place writes): a cached coefficient table is checked once.
+void check_grid_order(const at::Tensor& grid, Approx approx, const char* op) {
+  static std::mutex mutex;
+  static c10::weak_intrusive_ptr<c10::TensorImpl> last_grid{c10::intrusive_ptr<c10::TensorImpl>()};
+  static int64_t last_version = -1;
+  static bool last_linear = false;
+  const bool linear = approx == Approx::Linear;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    const auto alive = last_grid.lock();
+    if (alive.get() == grid.unsafeGetTensorImpl() && last_version == static_cast<int64_t>(grid._version()) &&
+        (last_linear || !linear))
+      return;
+  }
+  const at::Tensor host = grid.to(at::kCPU).contiguous();
+  const double* g = host.data_ptr<double>();
+  const int64_t T = host.size(0);
+  for (int64_t t = 1; t < T; ++t) {
+    TORCH_CHECK(g[t * 8] > g[(t - 1) * 8], op, ": grid thresholds (column 0) must be strictly ascending");
+    if (linear) {
+      TORCH_CHECK(g[t * 8 + 1] >= g[(t - 1) * 8 + 1] && g[t * 8 + 2] >= g[(t - 1) * 8 + 2], op,
+                  ": grid breakpoints a, b (columns 1, 2) must be ascending; build grid with "
+                  "softset_fast._grid.coefficient_table");
+    }
+  }
+  std::lock_guard<std::mutex> lock(mutex);
+  last_grid = c10::weak_intrusive_ptr<c10::TensorImpl>(grid.getIntrusivePtr());
+  last_version = static_cast<int64_t>(grid._version());
+  last_linear = linear;
+}
+
+// SOFTSET_CUDA_FORWARD selects the forward kernels (read on every call, so a benchmark can
+// switch in-process): unset / "default": the float64-histogram and direct paths checked on
+// an H100; "fast": both variants below; "hist32": 32-bit integer shared histogram for
+// linear/step with hard targets and no weight; "direct": register-accumulated direct path
+// for T <= 12 (sigmoid, deterministic mode).
+unsigned forward_variant() {
+  const char* v = std::getenv("SOFTSET_CUDA_FORWARD");
+  if (v == nullptr || *v == '\0' || std::strcmp(v, "default") == 0) return 0;
+  if (std::strcmp(v, "fast") == 0) return softset_cuda::kForwardHist32 | softset_cuda::kForwardDirectRegs;
+  if (std::strcmp(v, "hist32") == 0) return softset_cuda::kForwardHist32;
+  if (std::strcmp(v, "direct") == 0) return softset_cuda::kForwardDirectRegs;
+  TORCH_CHECK(false, "SOFTSET_CUDA_FORWARD must be 'default', 'fast', 'hist32' or 'direct', got '", v, "'");
+}
+
 // Holds the contiguous tensors the Problem points into.
 struct Inputs {
   at::Tensor preds, target, weight, grid;
@@ -64,18 +119,21 @@ struct Inputs {
 
 Inputs make_inputs(const at::Tensor& preds, const at::Tensor& target, const c10::optional<at::Tensor>& weight,
                    const at::Tensor& grid, c10::string_view approx, double k, int64_t num_classes,
-                   c10::optional<int64_t> ignore_index, bool samplewise, const char* op) {
+                   c10::optional<int64_t> ignore_index, bool samplewise, c10::cuda::OptionalCUDAGuard& guard,
+                   const char* op) {
+  // The argument checks read host metadata only and run before any device work.
   TORCH_CHECK(preds.is_cuda(), op, ": preds must be a CUDA tensor, got ", preds.device());
   TORCH_CHECK(preds.dim() == 3, op, ": preds must have shape [N, C, L], got ", preds.sizes());
   const at::ScalarType pt = preds.scalar_type();
   TORCH_CHECK(pt == at::kHalf || pt == at::kBFloat16 || pt == at::kFloat || pt == at::kDouble, op,
               ": preds must be float16, bfloat16, float32 or float64, got ", pt);
+  (void)to_dtype(target.scalar_type(), op, "target");
   TORCH_CHECK(target.device() == preds.device(), op, ": target must be on preds' device ", preds.device(), ", got ",
               target.device());
   TORCH_CHECK(grid.device() == preds.device(), op, ": grid must be on preds' device ", preds.device(), ", got ",
               grid.device());
-  TORCH_CHECK(grid.dim() == 2 && grid.size(1) == 8 && grid.size(0) >= 1, op, ": grid must have shape [T, 8], got ",
-              grid.sizes());
+  TORCH_CHECK(grid.dim() == 2 && grid.size(1) == 8 && grid.size(0) >= 1, op,
+              ": grid must be the coefficient table [T, 8] with T >= 1, got ", grid.sizes());
   TORCH_CHECK(grid.scalar_type() == at::kDouble, op, ": grid must be float64, got ", grid.scalar_type());
   TORCH_CHECK(grid.size(0) < (1 << 28), op, ": grid has too many thresholds (", grid.size(0), ")");
   TORCH_CHECK(num_classes >= 0, op, ": num_classes must be >= 0, got ", num_classes);
@@ -87,24 +145,35 @@ Inputs make_inputs(const at::Tensor& preds, const at::Tensor& target, const c10:
     TORCH_CHECK(at::isIntegralType(target.scalar_type(), /*includeBool=*/false), op,
                 ": target must be an integer tensor of class indices when num_classes > 0, got ",
                 target.scalar_type());
+    TORCH_CHECK(!ignore_index.has_value() || *ignore_index < 0 || *ignore_index >= C, op,
+                ": ignore_index=", ignore_index.value_or(0), " lies inside the class range [0, ", C,
+                "); choose a value outside it (e.g. -100 or 255)");
   } else {
     TORCH_CHECK(target.sizes() == preds.sizes(), op, ": target must have the shape of preds ", preds.sizes(), ", got ",
                 target.sizes());
   }
-  Inputs in;
-  const at::ScalarType acc = pt == at::kDouble ? at::kDouble : at::kFloat;
-  if (weight.has_value() && weight->defined()) {
+  const bool has_weight = weight.has_value() && weight->defined();
+  if (has_weight) {
     TORCH_CHECK(weight->device() == preds.device(), op, ": weight must be on preds' device ", preds.device(), ", got ",
                 weight->device());
     TORCH_CHECK(weight->sizes() == target.sizes(), op, ": weight must have the shape of target ", target.sizes(),
                 ", got ", weight->sizes());
     TORCH_CHECK(at::isFloatingType(weight->scalar_type()), op, ": weight must be floating point, got ",
                 weight->scalar_type());
-    in.weight = weight->to(acc).contiguous();
   }
+  const Approx approx_kind = to_approx(approx, k, op);
+  const unsigned variant = forward_variant();
+  TORCH_CHECK((samplewise ? N * C : C) < std::numeric_limits<int32_t>::max() / 2, op, ": too many groups (",
+              samplewise ? N * C : C, ") for one launch");
+
+  guard.set_device(preds.device());
+  Inputs in;
+  const at::ScalarType acc = pt == at::kDouble ? at::kDouble : at::kFloat;
+  if (has_weight) in.weight = weight->to(acc).contiguous();
   in.preds = preds.contiguous();
   in.target = target.contiguous();
   in.grid = grid.contiguous();
+  check_grid_order(in.grid, approx_kind, op);
 
   softset_cuda::Problem& p = in.problem;
   p.preds = in.preds.data_ptr();
@@ -114,7 +183,8 @@ Inputs make_inputs(const at::Tensor& preds, const at::Tensor& target, const c10:
   p.weight = in.weight.defined() ? in.weight.data_ptr() : nullptr;
   p.grid = in.grid.data_ptr<double>();
   p.T = grid.size(0);
-  p.approx = to_approx(approx, k, op);
+  p.approx = approx_kind;
+  p.forward_variant = variant;
   p.k = k;
   p.N = N;
   p.C = C;
@@ -129,9 +199,6 @@ Inputs make_inputs(const at::Tensor& preds, const at::Tensor& target, const c10:
   check_attr(cudaDeviceGetAttribute(&p.sm_count, cudaDevAttrMultiProcessorCount, device), op);
   check_attr(cudaDeviceGetAttribute(&p.max_smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), op);
   p.stream = c10::cuda::getCurrentCUDAStream(device).stream();
-  // One block per (group, chunk): the grid's x dimension bounds the number of groups.
-  TORCH_CHECK(p.groups() < std::numeric_limits<int32_t>::max() / 2, op, ": too many groups (", p.groups(),
-              ") for one launch");
   return in;
 }
 
@@ -143,8 +210,8 @@ at::Tensor soft_counts_cuda(const at::Tensor& preds, const at::Tensor& target, c
                             const at::Tensor& grid, c10::string_view approx, double k, int64_t num_classes,
                             c10::optional<int64_t> ignore_index, bool samplewise) {
   const char* op = "soft_counts";
-  c10::cuda::CUDAGuard guard(preds.device());
-  Inputs in = make_inputs(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise, op);
+  c10::cuda::OptionalCUDAGuard guard;  // set by make_inputs once the arguments are checked
+  Inputs in = make_inputs(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise, guard, op);
   const softset_cuda::Problem& p = in.problem;
   const at::ScalarType out_type = preds.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   const int64_t G = samplewise ? p.N : 1;
@@ -162,8 +229,8 @@ at::Tensor soft_counts_backward_cuda(const at::Tensor& grad, const at::Tensor& p
                                      c10::string_view approx, double k, int64_t num_classes,
                                      c10::optional<int64_t> ignore_index, bool samplewise) {
   const char* op = "soft_counts_backward";
-  c10::cuda::CUDAGuard guard(preds.device());
-  Inputs in = make_inputs(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise, op);
+  c10::cuda::OptionalCUDAGuard guard;  // set by make_inputs once the arguments are checked
+  Inputs in = make_inputs(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise, guard, op);
   const softset_cuda::Problem& p = in.problem;
   TORCH_CHECK(grad.device() == preds.device(), op, ": grad must be on preds' device ", preds.device(), ", got ",
               grad.device());
