@@ -16,7 +16,8 @@ Modes are constexpr: APPROX 0 linear, 1 sigmoid, 2 step.
 Sizes (C, L, R, T, ...) are plain runtime arguments marked ``do_not_specialize``: Triton would
 otherwise compile a new variant per value class (== 1, divisible by 16) of every size, which
 multiplied the compilations of the test suite on a GPU. Only dtypes and the mode flags select a
-compiled variant; LOG2_T is bucketed by the launcher (triton_ops._log2_bucket).
+compiled variant. Uniform flags that cost one scalar branch or compare (one_row, has_ignore,
+samplewise) and the binary-search depth log2_t are runtime arguments for the same reason.
 """
 import triton
 import triton.language as tl
@@ -25,7 +26,8 @@ LINEAR = 0
 SIGMOID = 1
 STEP = 2
 
-_SIZES = ["C", "L", "R", "seg_len", "T", "n_chunks", "chunk_size", "ignore_int", "n_elements", "copies", "flush"]
+_SIZES = ["C", "L", "R", "seg_len", "T", "n_chunks", "chunk_size", "ignore_int", "n_elements", "copies", "flush",
+          "has_ignore", "one_row", "samplewise", "log2_t"]
 
 
 def _jit(fn):
@@ -36,15 +38,14 @@ def _jit(fn):
 
 
 @triton.jit
-def _element_offsets(g, c, e, C, L, R, ONE_ROW: tl.constexpr, MULTICLASS: tl.constexpr):
+def _element_offsets(g, c, e, C, L, R, one_row, MULTICLASS: tl.constexpr):
     """Offsets of the segment-local element indices ``e`` (int64) in preds and in target/weight."""
-    if ONE_ROW:  # the segment is one row n = g of L elements
-        n = g
-        l_idx = e
+    if one_row:  # the segment is one row n = g of L elements (R == 1): no division
+        row = e * 0
     else:
         row = e // L
-        n = g * R + row
-        l_idx = e - row * L
+    n = g * R + row
+    l_idx = e - row * L
     preds_off = (n * C + c) * L + l_idx
     if MULTICLASS:
         target_off = n * L + l_idx
@@ -55,12 +56,12 @@ def _element_offsets(g, c, e, C, L, R, ONE_ROW: tl.constexpr, MULTICLASS: tl.con
 
 @triton.jit
 def _load_labels(target_ptr, weight_ptr, target_off, mask, c, ignore_int, ignore_float, COMPUTE: tl.constexpr,
-                 MULTICLASS: tl.constexpr, HAS_WEIGHT: tl.constexpr, HAS_IGNORE: tl.constexpr,
+                 MULTICLASS: tl.constexpr, HAS_WEIGHT: tl.constexpr, has_ignore,
                  TARGET_FLOAT: tl.constexpr):
     """(w·y, w·(1 − y)) per element in the compute dtype; ignored and masked elements give 0."""
     tv = tl.load(target_ptr + target_off, mask=mask, other=0)
     keep = mask
-    if HAS_IGNORE:
+    if has_ignore:
         if TARGET_FLOAT:
             keep = keep & (tv.to(tl.float64) != ignore_float)
         else:
@@ -77,11 +78,11 @@ def _load_labels(target_ptr, weight_ptr, target_off, mask, c, ignore_int, ignore
 
 
 @triton.jit
-def _count_below(x, table_ptr, T, LOG2_T: tl.constexpr, STRICT: tl.constexpr):
+def _count_below(x, table_ptr, T, log2_t, STRICT: tl.constexpr):
     """#{t : table[t] <= x} (STRICT: table[t] < x) for an ascending table [T]; branch-free binary search."""
     pos = tl.zeros(x.shape, dtype=tl.int32)
-    for i in tl.static_range(LOG2_T):
-        cand = pos + (1 << (LOG2_T - 1 - i))
+    for i in range(0, log2_t):  # a runtime loop: one compiled variant for every T
+        cand = pos + (1 << (log2_t - 1 - i))
         ok = cand <= T
         v = tl.load(table_ptr + (cand - 1), mask=ok, other=0.0)
         if STRICT:
@@ -100,8 +101,8 @@ def _forward_direct_kernel_v1(
     coef_ptr,     # [8, T] compute dtype, rows as in the module docstring
     partial_ptr,  # [S, n_chunks, T, 4] float64: (Σ w·y·H̃, Σ w·y, Σ w(1−y)·H̃, Σ w(1−y)) per chunk
     C, L, R, seg_len, T, n_chunks, chunk_size, ignore_int, ignore_float,
-    APPROX: tl.constexpr, MULTICLASS: tl.constexpr, HAS_WEIGHT: tl.constexpr, HAS_IGNORE: tl.constexpr,
-    TARGET_FLOAT: tl.constexpr, ONE_ROW: tl.constexpr, BLOCK_SIZE: tl.constexpr, T_BLOCK: tl.constexpr,
+    APPROX: tl.constexpr, MULTICLASS: tl.constexpr, HAS_WEIGHT: tl.constexpr, has_ignore,
+    TARGET_FLOAT: tl.constexpr, one_row, BLOCK_SIZE: tl.constexpr, T_BLOCK: tl.constexpr,
 ):
     """Per (segment, chunk of chunk_size elements, block of T_BLOCK thresholds): evaluate H̃ for every
     element and threshold in registers, reduce, and store the partial sums (no atomics: deterministic).
@@ -134,10 +135,10 @@ def _forward_direct_kernel_v1(
     for off in range(0, chunk_size, BLOCK_SIZE):
         e = start + off + tl.arange(0, BLOCK_SIZE).to(tl.int64)
         mask = e < seg_len
-        preds_off, target_off = _element_offsets(g, c, e, C, L, R, ONE_ROW, MULTICLASS)
+        preds_off, target_off = _element_offsets(g, c, e, C, L, R, one_row, MULTICLASS)
         p = tl.load(preds_ptr + preds_off, mask=mask, other=0.0).to(COMPUTE)
         wy, wn = _load_labels(target_ptr, weight_ptr, target_off, mask, c, ignore_int, ignore_float, COMPUTE,
-                              MULTICLASS, HAS_WEIGHT, HAS_IGNORE, TARGET_FLOAT)
+                              MULTICLASS, HAS_WEIGHT, has_ignore, TARGET_FLOAT)
         p2 = p[:, None]
         if APPROX == 0:
             h = tl.where(p2 < a, m1 * p2, tl.where(p2 > b, m3 * p2 + c3, m2 * p2 + c2))
@@ -177,8 +178,8 @@ def _forward_direct_kernel(
     coef_ptr,     # [8, T] compute dtype, rows as in the module docstring
     partial_ptr,  # [S, n_chunks, T, 4] float64: (Σ w·y·H̃, Σ w·y, Σ w(1−y)·H̃, Σ w(1−y)) per chunk
     C, L, R, seg_len, T, n_chunks, chunk_size, ignore_int, ignore_float, flush,
-    APPROX: tl.constexpr, MULTICLASS: tl.constexpr, HAS_WEIGHT: tl.constexpr, HAS_IGNORE: tl.constexpr,
-    TARGET_FLOAT: tl.constexpr, ONE_ROW: tl.constexpr, BLOCK_SIZE: tl.constexpr, T_BLOCK: tl.constexpr,
+    APPROX: tl.constexpr, MULTICLASS: tl.constexpr, HAS_WEIGHT: tl.constexpr, has_ignore,
+    TARGET_FLOAT: tl.constexpr, one_row, BLOCK_SIZE: tl.constexpr, T_BLOCK: tl.constexpr,
 ):
     """As _forward_direct_kernel_v1, but each lane accumulates its own [BLOCK_SIZE, T_BLOCK] tile in the
     compute dtype and the block is reduced (across warps: shared memory and a barrier) only every ``flush``
@@ -213,10 +214,10 @@ def _forward_direct_kernel(
         for inner in range(0, flush):
             e = start + outer + inner * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE).to(tl.int64)
             mask = e < seg_len
-            preds_off, target_off = _element_offsets(g, c, e, C, L, R, ONE_ROW, MULTICLASS)
+            preds_off, target_off = _element_offsets(g, c, e, C, L, R, one_row, MULTICLASS)
             p = tl.load(preds_ptr + preds_off, mask=mask, other=0.0).to(COMPUTE)
             wy, wn = _load_labels(target_ptr, weight_ptr, target_off, mask, c, ignore_int, ignore_float, COMPUTE,
-                                  MULTICLASS, HAS_WEIGHT, HAS_IGNORE, TARGET_FLOAT)
+                                  MULTICLASS, HAS_WEIGHT, has_ignore, TARGET_FLOAT)
             h = _h_tile(p[:, None], a, b, m1, m2, m3, c2, c3, tau, m1, APPROX, COMPUTE)
             tile_pos += wy[:, None] * h
             tile_neg += wn[:, None] * h
@@ -276,8 +277,8 @@ def _forward_histogram_kernel(
     coef_ptr,    # [8, T] compute dtype, rows as in the module docstring
     hist_ptr,    # [S, copies, 2 (T + 1), 4] float64, zeroed; atomically accumulated
     C, L, R, seg_len, T, n_chunks, chunk_size, ignore_int, ignore_float, copies,
-    APPROX: tl.constexpr, MULTICLASS: tl.constexpr, HAS_WEIGHT: tl.constexpr, HAS_IGNORE: tl.constexpr,
-    TARGET_FLOAT: tl.constexpr, ONE_ROW: tl.constexpr, LOG2_T: tl.constexpr, BLOCK_SIZE: tl.constexpr,
+    APPROX: tl.constexpr, MULTICLASS: tl.constexpr, HAS_WEIGHT: tl.constexpr, has_ignore,
+    TARGET_FLOAT: tl.constexpr, one_row, log2_t, BLOCK_SIZE: tl.constexpr,
 ):
     """O(N + T) forward for linear / step (float atomics: not bit-reproducible).
 
@@ -298,14 +299,14 @@ def _forward_histogram_kernel(
     for off in range(0, chunk_size, BLOCK_SIZE):
         e = start + off + tl.arange(0, BLOCK_SIZE).to(tl.int64)
         mask = e < seg_len
-        preds_off, target_off = _element_offsets(g, c, e, C, L, R, ONE_ROW, MULTICLASS)
+        preds_off, target_off = _element_offsets(g, c, e, C, L, R, one_row, MULTICLASS)
         p = tl.load(preds_ptr + preds_off, mask=mask, other=0.0).to(COMPUTE)
         wy, wn = _load_labels(target_ptr, weight_ptr, target_off, mask, c, ignore_int, ignore_float, COMPUTE,
-                              MULTICLASS, HAS_WEIGHT, HAS_IGNORE, TARGET_FLOAT)
+                              MULTICLASS, HAS_WEIGHT, has_ignore, TARGET_FLOAT)
         live = mask & ((wy != 0) | (wn != 0))
         if APPROX == 0:
-            i1 = _count_below(p, coef_ptr + 0 * T, T, LOG2_T, False)
-            i3 = _count_below(p, coef_ptr + 1 * T, T, LOG2_T, True)
+            i1 = _count_below(p, coef_ptr + 0 * T, T, log2_t, False)
+            i3 = _count_below(p, coef_ptr + 1 * T, T, log2_t, True)
             bin1 = hist + i1 * 4
             bin3 = hist + (T + 1 + i3) * 4
             pos = live & (wy != 0)
@@ -319,7 +320,7 @@ def _forward_histogram_kernel(
             tl.atomic_add(bin3 + 2, (wn * p).to(tl.float64), mask=neg, sem="relaxed")
             tl.atomic_add(bin3 + 3, wn.to(tl.float64), mask=neg, sem="relaxed")
         else:
-            j = _count_below(p, coef_ptr + 2 * T, T, LOG2_T, False)
+            j = _count_below(p, coef_ptr + 2 * T, T, log2_t, False)
             bin_j = hist + j * 4
             tl.atomic_add(bin_j + 1, wy.to(tl.float64), mask=live & (wy != 0), sem="relaxed")
             tl.atomic_add(bin_j + 3, wn.to(tl.float64), mask=live & (wn != 0), sem="relaxed")
@@ -469,8 +470,8 @@ def _backward_kernel(
     coef_ptr,      # [8, T] compute dtype, rows as in the module docstring
     table_ptr,     # linear: [S, T + 1, 4] float64 (U_A, V_A, U_B, V_B); sigmoid: the upstream gradient [S, T, 4]
     n_elements, C, L, T, ignore_int, ignore_float,
-    APPROX: tl.constexpr, MULTICLASS: tl.constexpr, HAS_WEIGHT: tl.constexpr, HAS_IGNORE: tl.constexpr,
-    TARGET_FLOAT: tl.constexpr, SAMPLEWISE: tl.constexpr, SINGLE_SEGMENT: tl.constexpr, LOG2_T: tl.constexpr,
+    APPROX: tl.constexpr, MULTICLASS: tl.constexpr, HAS_WEIGHT: tl.constexpr, has_ignore,
+    TARGET_FLOAT: tl.constexpr, samplewise, SINGLE_SEGMENT: tl.constexpr, log2_t,
     BLOCK_SIZE: tl.constexpr, T_BLOCK: tl.constexpr,
 ):
     """grad[i] = w_i Σ_t H̃'(p_i, τ_t) (y_i g_A[t] + (1 − y_i) g_B[t]), g_A = g_tp − g_fn, g_B = g_fp − g_tn.
@@ -490,7 +491,7 @@ def _backward_kernel(
         n = row // C
         c = row - n * C
         l_idx = offs - row * L
-        if SAMPLEWISE:
+        if samplewise:
             s = row
         else:
             s = c
@@ -500,10 +501,10 @@ def _backward_kernel(
             target_off = offs
     p = tl.load(preds_ptr + offs, mask=mask, other=0.0).to(COMPUTE)
     wy, wn = _load_labels(target_ptr, weight_ptr, target_off, mask, c, ignore_int, ignore_float, COMPUTE,
-                          MULTICLASS, HAS_WEIGHT, HAS_IGNORE, TARGET_FLOAT)
+                          MULTICLASS, HAS_WEIGHT, has_ignore, TARGET_FLOAT)
     if APPROX == 0:
-        i1 = _count_below(p, coef_ptr + 0 * T, T, LOG2_T, False)
-        i3 = _count_below(p, coef_ptr + 1 * T, T, LOG2_T, True)
+        i1 = _count_below(p, coef_ptr + 0 * T, T, log2_t, False)
+        i3 = _count_below(p, coef_ptr + 1 * T, T, log2_t, True)
         row1 = table_ptr + (s * (T + 1) + i1) * 4
         row3 = table_ptr + (s * (T + 1) + i3) * 4
         d_a = tl.load(row1 + 0, mask=mask, other=0.0) + tl.load(row3 + 1, mask=mask, other=0.0)

@@ -26,7 +26,7 @@ Variants (environment variable SOFTSET_FAST_TRITON_VARIANT, read at every call):
     kept as the known-good fallback.
 Both use the same per-grid coefficient rows, built once per grid tensor and cached (_grid_rows).
 
-GPU tuning knobs (module constants): HISTOGRAM_MIN_T, _TARGET_PROGRAMS_GPU, _DIRECT_TILE, _FLUSH,
+GPU tuning knobs (module constants): HISTOGRAM_MIN_T, _TARGET_PROGRAMS_GPU, _DIRECT_TILE, _FLUSH, _HIST_BLOCK,
 _HIST_COPIES, _BACKWARD_BLOCK.
 """
 from __future__ import annotations
@@ -52,6 +52,7 @@ _BACKWARD_BLOCK = 1024
 # v2 direct forward: elements × thresholds per register tile (fp32; half for fp64), block reductions
 # every _FLUSH blocks. v2 histogram: at most _HIST_COPIES copies, at most _HIST_COPY_BYTES in all.
 _DIRECT_TILE = 4096
+_HIST_BLOCK = 1024
 _FLUSH = 16
 _HIST_COPIES = 16
 _HIST_COPY_BYTES = 64 << 20
@@ -192,12 +193,6 @@ def _pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
-def _log2_bucket(num_t: int) -> int:
-    """Binary-search steps for T thresholds, rounded up to a multiple of 4 (fewer compiled variants;
-    the extra steps probe past the table and are masked)."""
-    return max(4, -(-num_t.bit_length() // 4) * 4)
-
-
 def _label_args(target: torch.Tensor, weight, ignore_index):
     """The target as the kernels read it (bool as uint8), the weight pointer and the ignore options."""
     if target.dtype == torch.bool:
@@ -209,7 +204,7 @@ def _label_args(target: torch.Tensor, weight, ignore_index):
         ignore_int=int(ignore_index) if has_ignore else 0,
         ignore_float=float(ignore_index) if has_ignore else 0.0,
         HAS_WEIGHT=weight is not None,
-        HAS_IGNORE=has_ignore,
+        has_ignore=has_ignore,
         TARGET_FLOAT=target.is_floating_point(),
     )
 
@@ -271,8 +266,8 @@ def triton_soft_counts(preds: torch.Tensor, target: torch.Tensor, weight: torch.
     coef = _grid_rows(grid, approx, k, compute)
     preds = preds.contiguous()
     labels = _label_args(target.contiguous(), None if weight is None else weight.contiguous(), ignore_index)
-    common = dict(APPROX=APPROX_CODES[approx], MULTICLASS=num_classes > 0, ONE_ROW=rows == 1,
-                  HAS_WEIGHT=labels["HAS_WEIGHT"], HAS_IGNORE=labels["HAS_IGNORE"],
+    common = dict(APPROX=APPROX_CODES[approx], MULTICLASS=num_classes > 0, one_row=rows == 1,
+                  HAS_WEIGHT=labels["HAS_WEIGHT"], has_ignore=labels["has_ignore"],
                   TARGET_FLOAT=labels["TARGET_FLOAT"])
     label_ptrs = (labels["target"], labels["weight"])
     ignore = (labels["ignore_int"], labels["ignore_float"])
@@ -280,14 +275,14 @@ def triton_soft_counts(preds: torch.Tensor, target: torch.Tensor, weight: torch.
                      and not torch.are_deterministic_algorithms_enabled())
     out = preds.new_empty((groups, classes, num_t, 4), dtype=acc)
     if use_histogram:
-        block = 1024
+        block = _HIST_BLOCK
         n_chunks, chunk_size = _chunks(segments, seg_len, block, preds.device)
         copy_bytes = segments * 2 * (num_t + 1) * 4 * 8
         copies = 1 if variant == "v1" else max(1, min(_HIST_COPIES, n_chunks, _HIST_COPY_BYTES // copy_bytes))
         hist = torch.zeros((segments, copies, 2 * (num_t + 1), 4), dtype=torch.float64, device=preds.device)
         _launch(K._forward_histogram_kernel, (segments * n_chunks,),
                 preds, *label_ptrs, coef, hist, classes, length, rows, seg_len, num_t, n_chunks, chunk_size,
-                *ignore, copies, LOG2_T=_log2_bucket(num_t), BLOCK_SIZE=block, **common)
+                *ignore, copies, log2_t=num_t.bit_length(), BLOCK_SIZE=block, **common)
         if variant == "v1":
             sums = _histogram_to_sums(hist[:, 0], grid.to(torch.float64), approx)
             return _counts_from_sums(sums).reshape(groups, classes, num_t, 4).to(acc)
@@ -366,8 +361,8 @@ def triton_soft_counts_backward(grad: torch.Tensor, preds: torch.Tensor, target:
             out, preds, labels["target"], labels["weight"], coef, table,
             n_elements, classes, length, num_t, labels["ignore_int"], labels["ignore_float"],
             APPROX=APPROX_CODES[approx], MULTICLASS=num_classes > 0, HAS_WEIGHT=labels["HAS_WEIGHT"],
-            HAS_IGNORE=labels["HAS_IGNORE"], TARGET_FLOAT=labels["TARGET_FLOAT"], SAMPLEWISE=samplewise,
-            SINGLE_SEGMENT=classes == 1 and not samplewise, LOG2_T=_log2_bucket(num_t), BLOCK_SIZE=block,
+            has_ignore=labels["has_ignore"], TARGET_FLOAT=labels["TARGET_FLOAT"], samplewise=samplewise,
+            SINGLE_SEGMENT=classes == 1 and not samplewise, log2_t=num_t.bit_length(), BLOCK_SIZE=block,
             T_BLOCK=16)
     return out
 
