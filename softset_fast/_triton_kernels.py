@@ -27,7 +27,7 @@ SIGMOID = 1
 STEP = 2
 
 _SIZES = ["C", "L", "R", "seg_len", "T", "n_chunks", "chunk_size", "ignore_int", "n_elements", "copies", "flush",
-          "has_ignore", "one_row", "samplewise", "log2_t"]
+          "has_ignore", "one_row", "samplewise", "single_segment", "log2_t"]
 
 
 def _jit(fn):
@@ -471,7 +471,7 @@ def _backward_kernel(
     table_ptr,     # linear: [S, T + 1, 4] float64 (U_A, V_A, U_B, V_B); sigmoid: the upstream gradient [S, T, 4]
     n_elements, C, L, T, ignore_int, ignore_float,
     APPROX: tl.constexpr, MULTICLASS: tl.constexpr, HAS_WEIGHT: tl.constexpr, has_ignore,
-    TARGET_FLOAT: tl.constexpr, samplewise, SINGLE_SEGMENT: tl.constexpr, log2_t,
+    TARGET_FLOAT: tl.constexpr, samplewise, single_segment, log2_t,
     BLOCK_SIZE: tl.constexpr, T_BLOCK: tl.constexpr,
 ):
     """grad[i] = w_i Σ_t H̃'(p_i, τ_t) (y_i g_A[t] + (1 − y_i) g_B[t]), g_A = g_tp − g_fn, g_B = g_fp − g_tn.
@@ -482,9 +482,9 @@ def _backward_kernel(
     COMPUTE: tl.constexpr = coef_ptr.dtype.element_ty
     offs = tl.program_id(0).to(tl.int64) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE).to(tl.int64)
     mask = offs < n_elements
-    if SINGLE_SEGMENT:  # C == 1 and global: one segment, target laid out like preds
-        s = tl.zeros([BLOCK_SIZE], dtype=tl.int64)
-        c = 0
+    if single_segment:  # C == 1 and global: one segment, target laid out like preds (no divisions)
+        s = offs * 0
+        c = offs * 0
         target_off = offs
     else:
         row = offs // L

@@ -298,7 +298,7 @@ def triton_soft_counts(preds: torch.Tensor, target: torch.Tensor, weight: torch.
                 preds, *label_ptrs, coef, partial, classes, length, rows, seg_len, num_t, n_chunks, chunk_size,
                 *ignore, BLOCK_SIZE=block, T_BLOCK=t_block, **common)
         return _counts_from_sums(partial.sum(1)).reshape(groups, classes, num_t, 4).to(acc)
-    t_block = 16 if num_t <= 16 else 32
+    t_block = 16  # one compiled variant; larger T runs more threshold blocks
     tile = _DIRECT_TILE if compute == torch.float32 else _DIRECT_TILE // 2
     block = tile // t_block
     flush = min(_FLUSH, triton.cdiv(seg_len, block))  # small inputs: no all-masked iterations
@@ -362,7 +362,7 @@ def triton_soft_counts_backward(grad: torch.Tensor, preds: torch.Tensor, target:
             n_elements, classes, length, num_t, labels["ignore_int"], labels["ignore_float"],
             APPROX=APPROX_CODES[approx], MULTICLASS=num_classes > 0, HAS_WEIGHT=labels["HAS_WEIGHT"],
             has_ignore=labels["has_ignore"], TARGET_FLOAT=labels["TARGET_FLOAT"], samplewise=samplewise,
-            SINGLE_SEGMENT=classes == 1 and not samplewise, log2_t=num_t.bit_length(), BLOCK_SIZE=block,
+            single_segment=classes == 1 and not samplewise, log2_t=num_t.bit_length(), BLOCK_SIZE=block,
             T_BLOCK=16)
     return out
 

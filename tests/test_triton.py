@@ -149,7 +149,7 @@ def test_many_chunks_and_histogram_copies(monkeypatch):
     monkeypatch.setattr(triton_ops, "_HIST_BLOCK", 64)
     monkeypatch.setattr(triton_ops, "_TARGET_PROGRAMS_INTERPRETER", 8)
     monkeypatch.setattr(triton_ops, "_TARGET_PROGRAMS_GPU", 8)
-    preds, target, weight = make_inputs((2, 1, 1500), "binary", torch.float32, target_dtype=torch.bool)
+    preds, target, weight = make_inputs((2, 1, 700), "binary", torch.float32, target_dtype=torch.bool)
     for approx, num_t in [("linear", 9), ("sigmoid", 9), ("linear", HIST_T), ("step", HIST_T)]:
         check_against_reference(preds, target, weight, make_grid(num_t, approx), approx, 0, None, False)
 
@@ -276,11 +276,11 @@ arch = int(sys.argv[1])
 types = {"preds_ptr": "*fp32", "target_ptr": "*u8", "weight_ptr": "*fp32", "coef_ptr": "*fp32",
          "partial_ptr": "*fp64", "hist_ptr": "*fp64", "grid_ptr": "*fp64", "out_ptr": "*fp32", "grad_ptr": "*fp32",
          "table_ptr": "*fp64", "grad_out_ptr": "*fp32", "ignore_float": "fp32", "seg_len": "i64",
-         "n_elements": "i64", "has_ignore": "i1", "one_row": "i1", "samplewise": "i1"}
+         "n_elements": "i64", "has_ignore": "i1", "one_row": "i1", "samplewise": "i1", "single_segment": "i1"}
 flags = {"MULTICLASS": False, "HAS_WEIGHT": True, "TARGET_FLOAT": False}
 kernels = [
     (K._forward_direct_kernel, {}, dict(APPROX=0, BLOCK_SIZE=256, T_BLOCK=16, **flags)),
-    (K._forward_direct_kernel, {"preds_ptr": "*bf16"}, dict(APPROX=1, BLOCK_SIZE=128, T_BLOCK=32, **flags)),
+    (K._forward_direct_kernel, {"preds_ptr": "*bf16"}, dict(APPROX=1, BLOCK_SIZE=256, T_BLOCK=16, **flags)),
     (K._forward_direct_kernel, {"preds_ptr": "*fp64", "coef_ptr": "*fp64", "weight_ptr": "*fp64"},
      dict(APPROX=0, BLOCK_SIZE=128, T_BLOCK=16, **flags)),
     (K._forward_direct_kernel_v1, {}, dict(APPROX=0, BLOCK_SIZE=256, T_BLOCK=16, **flags)),
@@ -290,10 +290,10 @@ kernels = [
     (K._finish_histogram_kernel, {}, dict(APPROX=0, T_BLOCK=128)),
     (K._finish_histogram_kernel, {"out_ptr": "*fp64"}, dict(APPROX=2, T_BLOCK=128)),
     (K._linear_table_kernel, {}, dict(T_BLOCK=128)),
-    (K._backward_kernel, {}, dict(APPROX=0, SINGLE_SEGMENT=False, BLOCK_SIZE=1024, T_BLOCK=16, **flags)),
+    (K._backward_kernel, {}, dict(APPROX=0, BLOCK_SIZE=1024, T_BLOCK=16, **flags)),
     (K._backward_kernel, {"grad_out_ptr": "*fp64", "preds_ptr": "*fp64", "coef_ptr": "*fp64", "weight_ptr": "*fp64",
                           "table_ptr": "*fp64"},
-     dict(APPROX=1, SINGLE_SEGMENT=True, BLOCK_SIZE=128, T_BLOCK=16, **flags)),
+     dict(APPROX=1, BLOCK_SIZE=128, T_BLOCK=16, **flags)),
 ]
 for fn, override, constexprs in kernels:
     signature = {name: "constexpr" if name in constexprs else override.get(name, types.get(name, "i32"))
