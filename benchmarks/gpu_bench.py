@@ -29,6 +29,9 @@ from softset_fast._backends import unavailable_reason  # noqa: E402
 CASES = [("linear", 9), ("linear", 1000), ("step", 9), ("step", 1000), ("sigmoid", 9)]
 # Forward variants of the CUDA backend (SOFTSET_CUDA_FORWARD, read by the op on every call).
 CUDA_VARIANTS = ("default", "fast")
+# SOFTSET_FAST_TRITON_VARIANT: v2 (default) and the first version v1, the latter on the linear cases only.
+TRITON_VARIANTS = ("v2", "v1")
+VARIANT_ENV = {"cuda": "SOFTSET_CUDA_FORWARD", "triton": "SOFTSET_FAST_TRITON_VARIANT"}
 
 
 def kernel_times(fn, calls: int = 5, top: int = 4) -> tuple[float, list[tuple[str, float]]]:
@@ -130,15 +133,17 @@ def main() -> int:
             print(f"{backend}: unavailable ({reason})", flush=True)
             rows.append({"backend": backend, "status": f"unavailable: {reason}"})
             continue
-        variants = CUDA_VARIANTS if backend == "cuda" else (None,)
+        variants = {"cuda": CUDA_VARIANTS, "triton": TRITON_VARIANTS}.get(backend, (None,))
         for deterministic in (False, True) if backend == "cuda" else (False,):
             for approx, thresholds in CASES:
                 if deterministic and thresholds > 100:
                     continue  # the fixed-order path is O(N·T): only the small grid is of interest
                 for variant in variants:
+                    if backend == "triton" and variant == "v1" and approx != "linear":
+                        continue
                     name = backend + ("-det" if deterministic else "") + (f"[{variant}]" if variant else "")
                     if variant is not None:
-                        os.environ["SOFTSET_CUDA_FORWARD"] = variant
+                        os.environ[VARIANT_ENV[backend]] = variant
                     torch.use_deterministic_algorithms(deterministic)
                     row = {"backend": name, "approx": approx, "T": thresholds, "N": n}
                     try:
@@ -156,6 +161,7 @@ def main() -> int:
                     finally:
                         torch.use_deterministic_algorithms(False)
                         os.environ.pop("SOFTSET_CUDA_FORWARD", None)
+                        os.environ.pop("SOFTSET_FAST_TRITON_VARIANT", None)
                     print(json.dumps(row), flush=True)
                     rows.append(row)
 

@@ -151,10 +151,12 @@ def _check_grid_order(grid: torch.Tensor, approx: str) -> None:
     """Data checks of the C++ op (one host sync; done once per cached grid)."""
     if grid.shape[0] < 2:
         return
-    ascending = grid[1:, 0] > grid[:-1, 0]
-    if not bool(ascending.all()):
+    tau_ok = (grid[1:, 0] > grid[:-1, 0]).all()
+    ab_ok = ((grid[1:, 1] >= grid[:-1, 1]) & (grid[1:, 2] >= grid[:-1, 2])).all()
+    tau_ok, ab_ok = torch.stack([tau_ok, ab_ok | (approx != "linear")]).tolist()
+    if not tau_ok:
         raise RuntimeError(f"{_OP}: grid thresholds (column 0) must be strictly ascending")
-    if approx == "linear" and not bool(((grid[1:, 1] >= grid[:-1, 1]) & (grid[1:, 2] >= grid[:-1, 2])).all()):
+    if not ab_ok:
         raise RuntimeError(f"{_OP}: grid breakpoints a, b (columns 1, 2) must be ascending; build grid with "
                            "softset_fast._grid.coefficient_table")
 

@@ -146,6 +146,7 @@ def test_both_forward_strategies_agree(monkeypatch):
 def test_many_chunks_and_histogram_copies(monkeypatch):
     """Small tiles so that each segment spans several chunks, flush rounds and histogram copies."""
     monkeypatch.setattr(triton_ops, "_DIRECT_TILE", 256)  # 16 elements per block at T <= 16
+    monkeypatch.setattr(triton_ops, "_FLUSH", 2)  # 3 flush rounds per chunk
     monkeypatch.setattr(triton_ops, "_HIST_BLOCK", 64)
     monkeypatch.setattr(triton_ops, "_TARGET_PROGRAMS_INTERPRETER", 8)
     monkeypatch.setattr(triton_ops, "_TARGET_PROGRAMS_GPU", 8)
