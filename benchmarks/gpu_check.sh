@@ -53,10 +53,38 @@ print('available backends:', available_backends())
 print('CUDA kernel registered:', torch._C._dispatch_has_kernel_for_dispatch_key('softset_fast::soft_counts', 'CUDA'))
 " 2>&1 | tee -a "$OUT/env.log"
 
+# Which C++ exceptions survive on this machine (the first run segfaulted at the first error
+# raised by the CUDA op): each probe in its own process; gdb's backtrace if there is a gdb.
+cat > "$OUT/probe.py" <<'PROBE'
+import sys, torch, softset_fast
+from softset_fast._grid import coefficient_table, resolve_thresholds
+dev = sys.argv[1]
+grid = coefficient_table(resolve_thresholds(5, "linear", dev), "linear", 0.2)
+preds, target = torch.rand(4, 3, 5, device=dev), torch.rand(4, 3, 5, device=dev) < 0.5
+try:
+    torch.ops.softset_fast.soft_counts(preds[0], target, None, grid, "linear", 10.0, 0, None, False)
+    print(dev, "probe: no error raised")
+except RuntimeError as err:
+    print(dev, "probe: raised", str(err).splitlines()[0][:120])
+PROBE
+probe() {
+  for dev in cpu cuda; do
+    timeout -k 5 40 $PY -X faulthandler "$OUT/probe.py" $dev 2>&1 | tail -n 3
+    echo "probe $dev rc=${PIPESTATUS[0]}"
+  done
+  if command -v gdb >/dev/null; then
+    timeout -k 5 60 gdb -q -batch -ex run -ex bt --args $PY "$OUT/probe.py" cuda 2>&1 | grep -E "^#|SIG|probe" | head -n 30
+  fi
+  rm -f "$OUT/probe.py"
+}
+echo "=== probe ===" | tee "$OUT/test_errors.log"
+probe 2>&1 | tee -a "$OUT/test_errors.log"
+
 # The direct-op argument checks first, verbose (each test's name is printed before it runs,
 # so a crash names its case), cpu and cuda: errors raised by the C++ ops themselves.
-step test_errors 40 $PY -X faulthandler -m pytest -v -p no:cacheprovider tests/test_backends.py \
+step test_errors_pytest 40 $PY -X faulthandler -m pytest -v -p no:cacheprovider tests/test_backends.py \
   -k "direct_op_bad_arguments and (cpu or cuda)"
+cat "$OUT/test_errors_pytest.log" >> "$OUT/test_errors.log" && rm -f "$OUT/test_errors_pytest.log"
 
 CUDA_TESTS=$(ls tests/test_cuda.py tests/test_backends.py 2>/dev/null | tr '\n' ' ')
 # The whole CUDA matrix once per forward variant (csrc/cuda/soft_counts_cuda.h, DEVELOPERS.md).
@@ -77,7 +105,7 @@ done > "$OUT/tests.log"
 
 echo
 echo "==================== summary ===================="
-for name in build test_errors test_cuda_default test_cuda_fast test_triton bench; do
+for name in build test_errors_pytest test_cuda_default test_cuda_fast test_triton bench; do
   [ -n "${STATUS[$name]+x}" ] && printf '%-12s %s\n' "$name" "${STATUS[$name]}"
 done
 grep -E "^#####|passed|failed|rror|Fatal" "$OUT/tests.log" 2>/dev/null | grep -v "^tests/" | tail -n 16
