@@ -43,6 +43,11 @@ if [ -z "${CUDA_HOME:-}" ] && command -v nvcc >/dev/null; then
   export CUDA_HOME="$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")"
 fi
 echo "CUDA_HOME=${CUDA_HOME:-unset}" | tee -a "$OUT/env.log"
+# The lent machines' default g++ (/opt/gcc, "g++-real") links a private libstdc++ into shared
+# objects; the extension then segfaults while formatting any C++ error message (seen with
+# cuda-gdb, benchmarks/gpu_probe.sh, 2026-11-27). The system compiler does not.
+if [ -z "${CXX:-}" ] && [ -x /usr/bin/g++ ]; then export CC=/usr/bin/gcc CXX=/usr/bin/g++; fi
+echo "CXX=${CXX:-default}" | tee -a "$OUT/env.log"
 rm -rf build softset_fast/_C*.so
 step build 150 env TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}" SOFTSET_FAST_FORCE_CUDA=1 \
   MAX_JOBS="${MAX_JOBS:-16}" $PY setup.py build_ext --inplace

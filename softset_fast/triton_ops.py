@@ -198,9 +198,11 @@ def _pow2(n: int) -> int:
 def _label_args(target: torch.Tensor, weight, ignore_index):
     """The target as the kernels read it (bool as uint8), the weight pointer and the ignore options."""
     if target.dtype == torch.bool:
-        # A free reinterpretation in eager mode; Inductor cannot lower a bool -> uint8 view that
-        # feeds a Triton kernel (TypeError from torch.iinfo), so a traced graph converts instead.
-        target = target.to(torch.uint8) if torch.compiler.is_compiling() else target.view(torch.uint8)
+        # A free reinterpretation in eager mode. Inductor cannot lower a bool -> uint8 view that
+        # feeds a Triton kernel (TypeError from torch.iinfo, seen on an H100 with torch 2.11), so
+        # while tracing (fake / functional tensor subclasses) the graph converts instead.
+        eager = type(target) is torch.Tensor and not torch.compiler.is_compiling()
+        target = target.view(torch.uint8) if eager else target.to(torch.uint8)
     has_ignore = ignore_index is not None
     return dict(
         target=target,
