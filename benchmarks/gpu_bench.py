@@ -28,7 +28,7 @@ from softset_fast._backends import unavailable_reason  # noqa: E402
 
 CASES = [("linear", 9), ("linear", 1000), ("step", 9), ("step", 1000), ("sigmoid", 9)]
 # Forward variants of the CUDA backend (SOFTSET_CUDA_FORWARD, read by the op on every call).
-CUDA_VARIANTS = ("default", "fast")
+CUDA_VARIANTS = ("hist32", "double", "fast")
 # SOFTSET_FAST_TRITON_VARIANT: v2 (default) and the first version v1, the latter on the linear cases only.
 TRITON_VARIANTS = ("v2", "v1")
 VARIANT_ENV = {"cuda": "SOFTSET_CUDA_FORWARD", "triton": "SOFTSET_FAST_TRITON_VARIANT"}
