@@ -6,6 +6,7 @@ CUDA; unavailable ones are skipped there. Values and gradients (with a random
 upstream gradient on the [.., T, 4] output) must equal the reference's on the
 same inputs, within per-dtype tolerances.
 """
+import os
 import math
 
 import pytest
@@ -29,6 +30,12 @@ MAX_N = {"cpu": 100_003, "cuda": 100_003, "triton": 3_001}
 
 def _size(backend, n):
     return min(n, MAX_N[backend])
+
+
+def _interpreted(backend):
+    """The Triton interpreter runs every program in Python: samplewise cases (one program
+    row per sample and class) need small batches there to keep CI in minutes."""
+    return backend == "triton" and os.environ.get("TRITON_INTERPRET") == "1"
 
 
 def assert_close(actual, expected, rtol, what=""):
@@ -87,7 +94,7 @@ def compare(backend, preds, target, *, rtol_counts=None, rtol_grad=None, **kwarg
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("approx", APPROXES)
 def test_matrix_matches_reference(backend, device, approx, task, dtype, samplewise, extras):
-    n = 37
+    n = 7 if samplewise and _interpreted(backend) else 37
     preds, target = make_inputs(task, n, dtype, device=device)
     kwargs = dict(approx=approx, task=task, thresholds=11,
                   multidim_average="samplewise" if samplewise else "global")
@@ -120,6 +127,8 @@ def test_large_multiclass(backend, device, task):
     n = _size(backend, 20_011)
     preds, target = make_inputs(task, n, torch.float64, classes=5, length=3, device=device)
     compare(backend, preds, target, task=task, num_classes=5, thresholds=25)
+    if _interpreted(backend):
+        preds, target = preds[:61], target[:61]
     compare(backend, preds, target, task=task, num_classes=5, thresholds=25, multidim_average="samplewise")
 
 
