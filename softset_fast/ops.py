@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from ._autograd import backward_through, setup_context
+
 _PRED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _TARGET_DTYPES = (torch.bool, torch.uint8, torch.int32, torch.int64,
                   torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -73,20 +75,7 @@ def _soft_counts_backward_fake(grad, preds, target, weight, grid, approx, k, num
     return torch.empty_like(preds, memory_format=torch.contiguous_format)
 
 
-def _setup_context(ctx, inputs, output):
-    preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise = inputs
-    # The backward needs the inputs, not the counts: nothing [N, T]-sized is kept.
-    if ctx.needs_input_grad[0]:
-        ctx.save_for_backward(preds, target, weight, grid)
-    ctx.options = (approx, k, num_classes, ignore_index, samplewise)
-
-
-def _backward(ctx, grad):
-    if not ctx.needs_input_grad[0]:
-        return None, None, None, None, None, None, None, None, None
-    preds, target, weight, grid = ctx.saved_tensors
-    grad_preds = torch.ops.softset_fast.soft_counts_backward(grad, preds, target, weight, grid, *ctx.options)
-    return grad_preds, None, None, None, None, None, None, None, None
-
-
-torch.library.register_autograd("softset_fast::soft_counts", _backward, setup_context=_setup_context)
+torch.library.register_autograd(
+    "softset_fast::soft_counts",
+    backward_through(torch.ops.softset_fast.soft_counts_backward),
+    setup_context=setup_context)

@@ -41,6 +41,7 @@ from torch._subclasses.fake_tensor import FakeTensor
 from torch.library import triton_op, wrap_triton
 
 from . import _triton_kernels as K
+from ._autograd import backward_through, setup_context
 
 APPROX_CODES = {"linear": K.LINEAR, "sigmoid": K.SIGMOID, "step": K.STEP}
 # From this many thresholds on, linear / step use the O(N + T) histogram forward (non-deterministic).
@@ -373,21 +374,9 @@ def triton_soft_counts_backward(grad: torch.Tensor, preds: torch.Tensor, target:
     return out
 
 
-def _setup_context(ctx, inputs, output):
-    preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise = inputs
-    if ctx.needs_input_grad[0]:
-        ctx.save_for_backward(preds, target, weight, grid)
-    ctx.options = (approx, k, num_classes, ignore_index, samplewise)
-
-
-def _backward(ctx, grad):
-    preds, target, weight, grid = ctx.saved_tensors
-    grad_preds = torch.ops.softset_fast.triton_soft_counts_backward(grad, preds, target, weight, grid,
-                                                                    *ctx.options)
-    return grad_preds, None, None, None, None, None, None, None, None
-
-
-triton_soft_counts.register_autograd(_backward, setup_context=_setup_context)
+triton_soft_counts.register_autograd(
+    backward_through(torch.ops.softset_fast.triton_soft_counts_backward),
+    setup_context=setup_context)
 
 
 def soft_counts(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise):

@@ -371,3 +371,16 @@ def test_sigmoid_slopes(backend, device, k, soft):
     """Gentle and very steep sigmoids (exp overflows for k·|p - τ| > ~709)."""
     preds, target = make_inputs("multilabel", 31, torch.float64, soft=soft, device=device)
     compare(backend, preds, target, task="multilabel", approx="sigmoid", k=k, thresholds=13)
+
+
+def test_weight_requiring_grad_gets_none_and_preds_still_differentiates(backend, device):
+    """Only preds is differentiable: a weight that requires grad gets no gradient, and the
+    backward still runs when preds does not require grad."""
+    preds, target = make_inputs("binary", 53, torch.float32, device=device)
+    weight = torch.rand(target.shape, device=device, requires_grad=True)
+    counts = sf.soft_confusion_matrix(preds, target, weight=weight, backend=backend)
+    counts.sum().backward()
+    assert weight.grad is None
+    preds.requires_grad_(True)
+    sf.soft_confusion_matrix(preds, target, weight=weight, backend=backend)[:, 0].sum().backward()
+    assert preds.grad is not None and bool(torch.isfinite(preds.grad).all())

@@ -1,0 +1,26 @@
+"""The autograd rule shared by every fused forward op (C++ and Triton).
+
+The counts are differentiable in preds only; the gradient is the private
+backward op of the same backend, called with the forward's inputs. Only the
+inputs are saved, never anything [N, T]-sized.
+"""
+from __future__ import annotations
+
+_NO_GRAD_FOR_OPTIONS = (None,) * 8  # target, weight, grid, approx, k, num_classes, ignore_index, samplewise
+
+
+def setup_context(ctx, inputs, output):
+    preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise = inputs
+    if ctx.needs_input_grad[0]:
+        ctx.save_for_backward(preds, target, weight, grid)
+    ctx.options = (approx, k, num_classes, ignore_index, samplewise)
+
+
+def backward_through(backward_op):
+    """The backward function of register_autograd for a forward whose gradient is ``backward_op``."""
+    def backward(ctx, grad):
+        if not ctx.needs_input_grad[0]:  # e.g. only weight requires grad: there is none to give
+            return (None,) + _NO_GRAD_FOR_OPTIONS
+        preds, target, weight, grid = ctx.saved_tensors
+        return (backward_op(grad, preds, target, weight, grid, *ctx.options),) + _NO_GRAD_FOR_OPTIONS
+    return backward
