@@ -25,6 +25,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import softset_fast  # noqa: E402
 from softset_fast._backends import unavailable_reason  # noqa: E402
+from softset_fast.bench import measure_time  # noqa: E402
 
 CASES = [("linear", 9), ("linear", 1000), ("step", 9), ("step", 1000), ("sigmoid", 9)]
 # Forward variants of the CUDA backend (SOFTSET_CUDA_FORWARD, read by the op on every call).
@@ -61,19 +62,8 @@ def short_name(name: str) -> str:
 
 
 def event_times(fn, repeat: int, warmup: int = 3) -> list[float]:
-    """Milliseconds per call, one CUDA-event pair per call."""
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeat):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return times
+    """Milliseconds per call for exactly ``repeat`` calls, one CUDA-event pair per call."""
+    return measure_time(fn, "cuda", warmup=warmup, min_reps=repeat, max_reps=repeat)
 
 
 def copy_bandwidth(repeat: int) -> float:
