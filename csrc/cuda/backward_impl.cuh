@@ -234,18 +234,6 @@ __global__ void __launch_bounds__(kThreads) sigmoid_backward_kernel(Reader<P, TT
   }
 }
 
-template <typename P, typename TT>
-Reader<P, TT, acc_t<P>> make_reader(const Problem& p) {
-  Reader<P, TT, acc_t<P>> rd;
-  rd.preds = static_cast<const P*>(p.preds);
-  rd.target = static_cast<const typename Storage<TT>::type*>(p.target);
-  rd.weight = static_cast<const acc_t<P>*>(p.weight);
-  rd.map = Mapping{p.C, p.L, p.samplewise, p.multiclass};
-  rd.has_ignore = p.has_ignore;
-  rd.ignore_index = p.ignore_index;
-  return rd;
-}
-
 inline size_t element_bytes(DType d) {
   switch (d) {
     case DType::Half: case DType::BFloat16: return 2;

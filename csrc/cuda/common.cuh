@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "dispatch.cuh"
 #include "soft_counts_cuda.h"
 
 namespace softset_cuda {
@@ -250,6 +251,19 @@ __device__ __forceinline__ double warp_sum(double v) {
 #pragma unroll
   for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
   return v;
+}
+
+// The reader of a problem's inputs (forward and backward read them alike).
+template <typename P, typename TT>
+Reader<P, TT, acc_t<P>> make_reader(const Problem& p) {
+  Reader<P, TT, acc_t<P>> rd;
+  rd.preds = static_cast<const P*>(p.preds);
+  rd.target = static_cast<const typename Storage<TT>::type*>(p.target);
+  rd.weight = static_cast<const acc_t<P>*>(p.weight);
+  rd.map = Mapping{p.C, p.L, p.samplewise, p.multiclass};
+  rd.has_ignore = p.has_ignore;
+  rd.ignore_index = p.ignore_index;
+  return rd;
 }
 
 }  // namespace softset_cuda

@@ -627,18 +627,6 @@ inline size_t hist32_layout(const Problem& p, const Plan& plan, unsigned char* w
   return o3 + sizeof(double) * n;
 }
 
-template <typename P, typename TT>
-Reader<P, TT, acc_t<P>> make_reader(const Problem& p) {
-  Reader<P, TT, acc_t<P>> rd;
-  rd.preds = static_cast<const P*>(p.preds);
-  rd.target = static_cast<const typename Storage<TT>::type*>(p.target);
-  rd.weight = static_cast<const acc_t<P>*>(p.weight);
-  rd.map = Mapping{p.C, p.L, p.samplewise, p.multiclass};
-  rd.has_ignore = p.has_ignore;
-  rd.ignore_index = p.ignore_index;
-  return rd;
-}
-
 template <Approx A, typename P, typename TT>
 cudaError_t run_forward(const Problem& p, const Plan& plan, unsigned char* ws, void* out) {
   using O = acc_t<P>;
