@@ -199,7 +199,11 @@ def test_thresholds_at_sample_values_and_breakpoints(backend, device, approx, dt
 def test_thresholds_at_breakpoints_float64_irregular(backend, device, approx):
     thresholds = [0.03, 0.1, 0.3, 0.31, 0.5, 0.77, 0.9, 0.999]
     grid = coefficient_table(torch.tensor(thresholds, dtype=torch.float64), "linear", 0.2)
-    preds = torch.cat([grid[:, 0], grid[:, 1], grid[:, 2], torch.rand(41, dtype=torch.float64)]).repeat(3)
+    points = torch.cat([grid[:, 0], grid[:, 1], grid[:, 2]])
+    # One ulp either side too: p > b and p >= a flip exactly there.
+    preds = torch.cat([points, torch.nextafter(points, torch.ones_like(points)),
+                       torch.nextafter(points, torch.zeros_like(points)),
+                       torch.rand(41, dtype=torch.float64)]).repeat(3)
     target = torch.rand(preds.shape, dtype=torch.float64)  # soft labels
     compare(backend, preds.to(device), target.to(device), approx=approx, thresholds=thresholds)
 

@@ -4,8 +4,9 @@
 // gpos_t = g_tp - g_fn, gneg_t = g_fp - g_tn (fn = P - S1 and tn = Q - S0):
 //   grad_preds[i] = w_i · Σ_t H̃'(p_i, τ_t) · (y_i · gpos_t + (1 - y_i) · gneg_t).
 // linear: per group, prefix tables over T of slope × gradient (float64) turn the sum
-//   into two look-ups per element: Σ_t = F3[i3] + F1[i1] with
-//   F3[i] = Σ_{t<i} (m3_t - m2_t) g_t and F1[i] = Σ_{t<i} m2_t g_t + Σ_{t>=i} m1_t g_t.
+//   into Σ_t = F3[i3] + F1[i1] with
+//   F3[i] = Σ_{t<i} (m3_t - m2_t) g_t and F1[i] = Σ_{t<i} m2_t g_t + Σ_{t>=i} m1_t g_t,
+//   tabulated per cell of the merged breakpoints (LinearCells): one look-up per element.
 // sigmoid: O(T) per element, k·s·(1 - s) in float64.
 // step: zero gradient.
 // Deterministic: each element's value depends only on its own inputs and the tables,
@@ -97,6 +98,26 @@ inline double sigmoid_dot(const double* __restrict gpos, const double* __restric
   return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7])) + tail;
 }
 
+// Per group, the linear table by cell: d(cell) = (F3[i3] + F1[i1]) for (pos, neg).
+void cell_tables(const Problem& pr, const LinearCells& cells, const std::vector<double>& tables,
+                 std::vector<double>& by_cell) {
+  const int64_t T = pr.T, groups = pr.G() * pr.C, S = table_size(Approx::kLinear, T), cell_count = 2 * T + 1;
+  by_cell.resize(groups * cell_count * 2);
+  const int64_t grain = std::max<int64_t>(1, 4096 / T);
+  at::parallel_for(0, groups, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t group = begin; group < end; ++group) {
+      const double* tab = tables.data() + group * S;
+      double* out = by_cell.data() + group * cell_count * 2;
+      for (int64_t cell = 0; cell < cell_count; ++cell) {
+        const double* f3 = tab + cells.i3[cell] * 4;
+        const double* f1 = tab + cells.i1[cell] * 4 + 2;
+        out[2 * cell] = f3[0] + f1[0];
+        out[2 * cell + 1] = f3[1] + f1[1];
+      }
+    }
+  });
+}
+
 template <typename preds_t, typename target_t, TargetKind K, Approx A>
 struct Gradient {
   using acc_t = at::opmath_type<preds_t>;
@@ -104,61 +125,65 @@ struct Gradient {
   const preds_t* preds;
   const acc_t* weight;  // nullptr: all ones
   Labels<target_t, K> labels_;
-  const Lookup& la_;
-  const Lookup& lb_;
+  const CountTable& cells_;
   const SigmoidTable& sig;
-  const double* tables;
+  const double* tables;  // linear: [group][cell][pos, neg]; sigmoid: [group][k·gpos[T], k·gneg[T]]
   preds_t* out;
 
-  void operator()(const Run& run) const {
+  void operator()(int64_t begin, int64_t end) const {
     constexpr bool kHardLabel = K != TargetKind::kSoft;
-    const int64_t T = pr.T;
-    const int64_t group = (pr.samplewise ? run.n * pr.C : 0) + run.c;
-    const double* tab = tables + group * table_size(A, T);
-    const LookupView la = la_.view(), lb = lb_.view();
+    const int64_t T = pr.T, C = pr.C;
+    const int64_t group_size = A == Approx::kLinear ? (2 * T + 1) * 2 : table_size(A, T);
+    const bool samplewise = pr.samplewise;
+    const CountView cells = cells_.view();
     const Labels<target_t, K> labels = labels_;
-    const double* exp_k_tau = sig.exp_k_tau.data();
-    const double* tau = pr.tau.data();
-    for (int64_t j = 0; j < run.count; ++j) {
-      double y;
-      if (!labels.get(run.t + j, run.c, y)) {
-        out[run.e + j] = static_cast<preds_t>(0.0);
-        continue;
-      }
-      const double p = static_cast<double>(preds[run.e + j]);
-      const double w = weight ? static_cast<double>(weight[run.t + j]) : 1.0;
-      double d;
-      if constexpr (A == Approx::kLinear) {
-        const double* f1 = tab + la.count<false>(p) * 4 + 2;
-        const double* f3 = tab + lb.count<true>(p) * 4;
-        if constexpr (kHardLabel) {
-          const int side = y > 0 ? 0 : 1;
-          d = f3[side] + f1[side];
-        } else {
-          d = y * (f3[0] + f1[0]) + (1 - y) * (f3[1] + f1[1]);
+    const preds_t* const preds_ = preds;
+    const acc_t* const weight_ = weight;
+    preds_t* const out_ = out;
+    const double k = pr.k;
+    const bool factorised_grid = sig.factorised;
+    const double* const exp_k_tau = sig.exp_k_tau.data();
+    const double* const tau = pr.tau.data();
+    for_each_run(pr, begin, end, [&](const Run& run) {
+      const double* tab = tables + ((samplewise ? run.n * C : 0) + run.c) * group_size;
+      for (int64_t j = 0; j < run.count; ++j) {
+        double y;
+        if (!labels.get(run.t + j, run.c, y)) {
+          out_[run.e + j] = static_cast<preds_t>(0.0);
+          continue;
         }
-      } else {
-        const double k = pr.k;
-        const bool factorised = sig.factorised && std::abs(k * p) <= kSigmoidFactorBound;
-        const double e = factorised ? std::exp(-k * p) : 0.0;
-        if (factorised) {
-          // Hard labels read one side of the table; soft labels mix both per threshold.
-          d = kHardLabel ? sigmoid_dot<false>(tab + (y > 0 ? 0 : T), tab, exp_k_tau, e, 1.0, T)
-                         : sigmoid_dot<true>(tab, tab + T, exp_k_tau, e, y, T);
-        } else {
-          double dpos = 0, dneg = 0;
-          for (int64_t t = 0; t < T; ++t) {
-            const double u = std::exp(-k * (p - tau[t]));
-            const double s = 1.0 / (1.0 + u);
-            const double slope = std::isinf(u) ? 0.0 : u * s * s;  // s (1 - s) without cancellation
-            dpos += slope * tab[t];
-            dneg += slope * tab[T + t];
+        const double p = static_cast<double>(preds_[run.e + j]);
+        const double w = weight_ ? static_cast<double>(weight_[run.t + j]) : 1.0;
+        double d;
+        if constexpr (A == Approx::kLinear) {
+          const double* dc = tab + cells.count(p) * 2;
+          if constexpr (kHardLabel) {
+            d = dc[y > 0 ? 0 : 1];
+          } else {
+            d = y * dc[0] + (1 - y) * dc[1];
           }
-          d = kHardLabel ? (y > 0 ? dpos : dneg) : y * dpos + (1 - y) * dneg;
+        } else {
+          const bool factorised = factorised_grid && std::abs(k * p) <= kSigmoidFactorBound;
+          const double e = factorised ? std::exp(-k * p) : 0.0;
+          if (factorised) {
+            // Hard labels read one side of the table; soft labels mix both per threshold.
+            d = kHardLabel ? sigmoid_dot<false>(tab + (y > 0 ? 0 : T), tab, exp_k_tau, e, 1.0, T)
+                           : sigmoid_dot<true>(tab, tab + T, exp_k_tau, e, y, T);
+          } else {
+            double dpos = 0, dneg = 0;
+            for (int64_t t = 0; t < T; ++t) {
+              const double u = std::exp(-k * (p - tau[t]));
+              const double s = 1.0 / (1.0 + u);
+              const double slope = std::isinf(u) ? 0.0 : u * s * s;  // s (1 - s) without cancellation
+              dpos += slope * tab[t];
+              dneg += slope * tab[T + t];
+            }
+            d = kHardLabel ? (y > 0 ? dpos : dneg) : y * dpos + (1 - y) * dneg;
+          }
         }
+        out_[run.e + j] = static_cast<preds_t>(w * d);
       }
-      out[run.e + j] = static_cast<preds_t>(w * d);
-    }
+    });
   }
 };
 
@@ -184,22 +209,26 @@ at::Tensor soft_counts_backward_cpu(const at::Tensor& grad, const at::Tensor& pr
   const at::Tensor grad64 = grad.to(at::kDouble).contiguous();
   std::vector<double> tables;
   build_tables(pr, grad64, tables);
-  const Lookup la(pr.a);
-  const Lookup lb(pr.b);
+  const LinearCells linear = pr.approx == Approx::kLinear ? LinearCells::make(pr.a, pr.b) : LinearCells{};
+  if (pr.approx == Approx::kLinear) {
+    std::vector<double> by_cell;
+    cell_tables(pr, linear, tables, by_cell);
+    tables.swap(by_cell);
+  }
   const SigmoidTable sig = pr.approx == Approx::kSigmoid ? make_sigmoid_table(pr) : SigmoidTable{};
-  std::function<void(const Run&)> run;
-  dispatch</*WithStep=*/false>(pr, [&](auto preds_tag, auto target_tag, auto kind,
-                                                                   auto approx_tag) {
+  std::function<void(int64_t, int64_t)> run_chunk;
+  dispatch</*WithStep=*/false>(pr, [&](auto preds_tag, auto target_tag, auto kind, auto approx_tag) {
     using preds_t = typename decltype(preds_tag)::type;
     using target_t = typename decltype(target_tag)::type;
     using acc_t = at::opmath_type<preds_t>;
     const Gradient<preds_t, target_t, decltype(kind)::value, decltype(approx_tag)::value> kernel{
         pr, pr.preds.data_ptr<preds_t>(), pr.weight.defined() ? pr.weight.data_ptr<acc_t>() : nullptr,
-        make_labels<target_t, decltype(kind)::value>(pr), la, lb, sig, tables.data(), out.data_ptr<preds_t>()};
-    run = [kernel](const Run& r) { kernel(r); };
+        make_labels<target_t, decltype(kind)::value>(pr), linear.table, sig, tables.data(),
+        out.data_ptr<preds_t>()};
+    run_chunk = [kernel](int64_t begin, int64_t end) { kernel(begin, end); };
   });
   // Threading code outside the dispatch: compiled once, not once per variant.
-  at::parallel_for(0, numel, kGrain, [&](int64_t begin, int64_t end) { for_each_run(pr, begin, end, run); });
+  at::parallel_for(0, numel, kGrain, run_chunk);
   return out;
 }
 

@@ -4,9 +4,10 @@
 //   S1 = Σ w·y·H̃(p, τ_t), S0 = Σ w·(1-y)·H̃(p, τ_t), P = Σ w·y, Q = Σ w·(1-y),
 // summed over the elements of group (g, c) (g = n when samplewise, else 0).
 //
-// linear, step: O(N + T) per group. Each element lands in two histogram bins by its
-//   segment indices i1, i3 (see softset_common.h), with (Σ w·y·p, Σ w·y, Σ w(1-y)·p,
-//   Σ w(1-y)); one scan over T then gives every threshold's sums.
+// linear, step: O(N + T) per group. Each element lands in one histogram bin, its cell
+//   (LinearCells: one look-up gives both segment indices i1, i3 of softset_common.h),
+//   with (Σ w·y·p, Σ w·y, Σ w(1-y)·p, Σ w(1-y)); one scan over T then gives every
+//   threshold's sums.
 // sigmoid: O(N·T) time with T accumulators per group, no N×T memory.
 // All sums are float64; the result is cast to float32 (float64 for float64 preds).
 //
@@ -118,6 +119,10 @@ Problem make_problem(const at::Tensor& preds, const at::Tensor& target, const c1
     pr.a[t] = g[t * kGridColumns + kA];
     pr.b[t] = g[t * kGridColumns + kB];
   }
+  for (int64_t t = 0; t < pr.T; ++t) {
+    TORCH_CHECK(std::isfinite(pr.tau[t]) && std::isfinite(pr.a[t]) && std::isfinite(pr.b[t]), op_name,
+                ": grid columns tau, a, b (0, 1, 2) must be finite");
+  }
   // The segment indices need increasing columns; an unsorted grid would give wrong sums.
   for (int64_t t = 1; t < pr.T; ++t) {
     TORCH_CHECK(pr.tau[t] > pr.tau[t - 1], op_name, ": grid thresholds (column 0) must be strictly ascending");
@@ -130,19 +135,45 @@ Problem make_problem(const at::Tensor& preds, const at::Tensor& target, const c1
   return pr;
 }
 
-Lookup::Lookup(const std::vector<double>& x) : x_(x.data()), T_(static_cast<int64_t>(x.size())) {
-  // ~16 buckets per grid point (at least 64, at most 2^16): in an evenly spaced grid
-  // most buckets hold no grid point, so the correction is one predictable comparison.
-  buckets_ = std::min<int64_t>(1 << 16, std::max<int64_t>(64, 16 * T_));
-  lo_ = T_ > 0 ? x[0] : 0.0;
-  const double hi = T_ > 0 ? x[T_ - 1] : 0.0;
-  scale_ = (hi > lo_ && std::isfinite(hi - lo_)) ? static_cast<double>(buckets_) / (hi - lo_) : 0.0;
-  start_.resize(buckets_ + 1);
-  for (int64_t j = 0; j < buckets_; ++j) {
-    const double edge = scale_ > 0 ? lo_ + static_cast<double>(j) / scale_ : lo_;
-    start_[j] = count_before<true>(x_, 1, T_, edge, 0, T_);
+CountTable::CountTable(std::vector<double> x) : x_(std::move(x)) {
+  const int64_t n = static_cast<int64_t>(x_.size());
+  TORCH_CHECK(n < (int64_t{1} << 30), "softset_fast: the grid is too large (", n, " breakpoints)");
+  // ~8 buckets per value (at least 64, at most 2^16): in an evenly spread list most
+  // buckets hold no value, and a sample's count is read off without a comparison.
+  buckets_ = std::min<int64_t>(1 << 16, std::max<int64_t>(64, 8 * n));
+  lo_ = n > 0 ? x_[0] : 0.0;
+  const double hi = n > 0 ? x_[n - 1] : 0.0;
+  scale_ = hi > lo_ ? static_cast<double>(buckets_) / (hi - lo_) : 0.0;
+  // The values are bucketed by the very function the samples go through: that, not the
+  // bucket edges, is what makes the counts exact.
+  start_.assign(buckets_ + 1, 0);
+  for (const double v : x_) ++start_[bucket_of(v, lo_, scale_, buckets_) + 1];
+  for (int64_t j = 0; j < buckets_; ++j) start_[j + 1] += start_[j];
+}
+
+LinearCells LinearCells::make(const std::vector<double>& a, const std::vector<double>& b) {
+  const int64_t T = static_cast<int64_t>(a.size());
+  std::vector<double> merged;
+  std::vector<bool> is_b;
+  merged.reserve(2 * T);
+  is_b.reserve(2 * T);
+  for (int64_t ia = 0, ib = 0; ia < T || ib < T;) {
+    const double next_b = ib < T ? std::nextafter(b[ib], HUGE_VAL) : HUGE_VAL;
+    if (ia < T && (ib == T || a[ia] <= next_b)) {
+      merged.push_back(a[ia++]);
+      is_b.push_back(false);
+    } else {
+      merged.push_back(next_b);
+      ++ib;
+      is_b.push_back(true);
+    }
   }
-  start_[buckets_] = T_;
+  LinearCells cells{CountTable(merged), std::vector<int64_t>(2 * T + 1), std::vector<int64_t>(2 * T + 1)};
+  for (int64_t cell = 0; cell < 2 * T; ++cell) {
+    cells.i1[cell + 1] = cells.i1[cell] + (is_b[cell] ? 0 : 1);
+    cells.i3[cell + 1] = cells.i3[cell] + (is_b[cell] ? 1 : 0);
+  }
+  return cells;
 }
 
 SigmoidTable make_sigmoid_table(const Problem& pr) {
@@ -161,7 +192,7 @@ namespace {
 // Histogram doubles per group.
 int64_t hist_size(Approx approx, int64_t T) {
   switch (approx) {
-    case Approx::kLinear: return 2 * (T + 1) * 4;  // [by i1, by i3][T + 1][Σwyp, Σwy, Σw(1-y)p, Σw(1-y)]
+    case Approx::kLinear: return (2 * T + 1) * 4;  // [cell][Σwyp, Σwy, Σw(1-y)p, Σw(1-y)]
     case Approx::kStep: return (T + 1) * 2;        // [T + 1][Σwy, Σw(1-y)] by #{τ <= p}
     case Approx::kSigmoid: return (T + 1) * 2;     // S1[T], S0[T], then P, Q
   }
@@ -174,7 +205,9 @@ inline void sigmoid_row(double* __restrict acc, const double* __restrict exp_k_t
   for (int64_t t = 0; t < T; ++t) acc[t] += w / (1.0 + e * exp_k_tau[t]);
 }
 
-// Adds the elements of one run to its group's histogram.
+// Adds the elements of flat offsets [begin, end) to their groups' histograms: element
+// (n, c, l) goes to hist + c * class_stride (class_stride 0 when the caller passes one
+// row's histogram).
 template <typename preds_t, typename target_t, TargetKind K, Approx A>
 struct Accumulate {
   using acc_t = at::opmath_type<preds_t>;
@@ -182,76 +215,78 @@ struct Accumulate {
   const preds_t* preds;
   const acc_t* weight;  // nullptr: all ones
   Labels<target_t, K> labels_;
-  const Lookup& la_;   // a (linear) or tau (step)
-  const Lookup& lb_;   // b (linear)
+  const CountTable& cells_;  // linear: the merged breakpoints; step: tau
   const SigmoidTable& sig;
 
-  void operator()(const Run& run, double* hist) const {
+  void operator()(int64_t begin, int64_t end, double* hist, int64_t class_stride) const {
     constexpr bool kHardLabel = K != TargetKind::kSoft;
+    // Everything the loop reads, in locals: stores into the histogram cannot alias them.
     const int64_t T = pr.T;
-    const LookupView la = la_.view(), lb = lb_.view();
+    const CountView cells = cells_.view();
     const Labels<target_t, K> labels = labels_;
-    const double* exp_k_tau = sig.exp_k_tau.data();
-    const double* tau = pr.tau.data();
-    for (int64_t j = 0; j < run.count; ++j) {
-      double y;
-      if (!labels.get(run.t + j, run.c, y)) continue;
-      const double p = static_cast<double>(preds[run.e + j]);
-      const double w = weight ? static_cast<double>(weight[run.t + j]) : 1.0;
-      if constexpr (A == Approx::kLinear) {
-        double* h1 = hist + la.count<false>(p) * 4;
-        double* h3 = hist + (T + 1 + lb.count<true>(p)) * 4;
-        if constexpr (kHardLabel) {
-          const int side = y > 0 ? 0 : 2;
-          const double wp = w * p;
-          h1[side] += wp;
-          h1[side + 1] += w;
-          h3[side] += wp;
-          h3[side + 1] += w;
-        } else {
-          const double wy = w * y, wn = w * (1 - y);
-          h1[0] += wy * p; h1[1] += wy; h1[2] += wn * p; h1[3] += wn;
-          h3[0] += wy * p; h3[1] += wy; h3[2] += wn * p; h3[3] += wn;
-        }
-      } else if constexpr (A == Approx::kStep) {
-        double* h = hist + la.count<false>(p) * 2;
-        if constexpr (kHardLabel) {
-          h[y > 0 ? 0 : 1] += w;
-        } else {
-          h[0] += w * y;
-          h[1] += w * (1 - y);
-        }
-      } else {
-        const double k = pr.k;
-        const bool factorised = sig.factorised && std::abs(k * p) <= kSigmoidFactorBound;
-        const double e = factorised ? std::exp(-k * p) : 0.0;
-        const double wy = kHardLabel ? (y > 0 ? w : 0.0) : w * y;
-        const double wn = kHardLabel ? (y > 0 ? 0.0 : w) : w * (1 - y);
-        if (factorised) {
-          // Hard labels touch one side only; the loop over t vectorises (no aliasing).
-          if (kHardLabel) {
-            sigmoid_row(hist + (y > 0 ? 0 : T), exp_k_tau, e, w, T);
+    const preds_t* const preds_ = preds;
+    const acc_t* const weight_ = weight;
+    const double k = pr.k;
+    const bool factorised_grid = sig.factorised;
+    const double* const exp_k_tau = sig.exp_k_tau.data();
+    const double* const tau = pr.tau.data();
+    for_each_run(pr, begin, end, [&](const Run& run) {
+      double* const h_run = hist + run.c * class_stride;
+      for (int64_t j = 0; j < run.count; ++j) {
+        double y;
+        if (!labels.get(run.t + j, run.c, y)) continue;
+        const double p = static_cast<double>(preds_[run.e + j]);
+        const double w = weight_ ? static_cast<double>(weight_[run.t + j]) : 1.0;
+        if constexpr (A == Approx::kLinear) {
+          double* h = h_run + cells.count(p) * 4;
+          if constexpr (kHardLabel) {
+            h += y > 0 ? 0 : 2;
+            h[0] += w * p;
+            h[1] += w;
           } else {
-            sigmoid_row(hist, exp_k_tau, e, wy, T);
-            sigmoid_row(hist + T, exp_k_tau, e, wn, T);
+            const double wy = w * y, wn = w * (1 - y);
+            h[0] += wy * p; h[1] += wy; h[2] += wn * p; h[3] += wn;
+          }
+        } else if constexpr (A == Approx::kStep) {
+          double* h = h_run + cells.count(p) * 2;
+          if constexpr (kHardLabel) {
+            h[y > 0 ? 0 : 1] += w;
+          } else {
+            h[0] += w * y;
+            h[1] += w * (1 - y);
           }
         } else {
-          for (int64_t t = 0; t < T; ++t) {
-            const double s = 1.0 / (1.0 + std::exp(-k * (p - tau[t])));
-            hist[t] += wy * s;
-            hist[T + t] += wn * s;
+          const bool factorised = factorised_grid && std::abs(k * p) <= kSigmoidFactorBound;
+          const double e = factorised ? std::exp(-k * p) : 0.0;
+          const double wy = kHardLabel ? (y > 0 ? w : 0.0) : w * y;
+          const double wn = kHardLabel ? (y > 0 ? 0.0 : w) : w * (1 - y);
+          if (factorised) {
+            // Hard labels touch one side only; the loop over t vectorises (no aliasing).
+            if (kHardLabel) {
+              sigmoid_row(h_run + (y > 0 ? 0 : T), exp_k_tau, e, w, T);
+            } else {
+              sigmoid_row(h_run, exp_k_tau, e, wy, T);
+              sigmoid_row(h_run + T, exp_k_tau, e, wn, T);
+            }
+          } else {
+            for (int64_t t = 0; t < T; ++t) {
+              const double s = 1.0 / (1.0 + std::exp(-k * (p - tau[t])));
+              h_run[t] += wy * s;
+              h_run[T + t] += wn * s;
+            }
           }
+          h_run[2 * T] += wy;
+          h_run[2 * T + 1] += wn;
         }
-        hist[2 * T] += wy;
-        hist[2 * T + 1] += wn;
       }
-    }
+    });
   }
 };
 
 // Turns one group's histogram into out[T][4] = (tp, fn, fp, tn).
 template <typename out_t>
-void finalize(const Problem& pr, const double* hist, std::vector<double>& scratch, out_t* out) {
+void finalize(const Problem& pr, const LinearCells& cells, const double* hist, std::vector<double>& scratch,
+              out_t* out) {
   const int64_t T = pr.T;
   const double* grid = pr.grid.data_ptr<double>();
   auto write = [&](int64_t t, double s1, double p_total, double s0, double q_total) {
@@ -263,9 +298,16 @@ void finalize(const Problem& pr, const double* hist, std::vector<double>& scratc
   if (pr.approx == Approx::kLinear) {
     // seg1 (p < a_t) = {i1 <= t}: prefix of the i1 histogram; seg3 (p > b_t) = {i3 > t}:
     // suffix of the i3 histogram; seg2 = the rest.
-    const double* h1 = hist;
-    const double* h3 = hist + (T + 1) * 4;
-    scratch.assign(T * 4, 0.0);
+    // Fold the cells into histograms by i1 and by i3.
+    scratch.assign(3 * (T + 1) * 4, 0.0);
+    double* h1 = scratch.data() + (T + 1) * 4;
+    double* h3 = h1 + (T + 1) * 4;
+    for (int64_t cell = 0; cell <= 2 * T; ++cell) {
+      for (int j = 0; j < 4; ++j) {
+        h1[cells.i1[cell] * 4 + j] += hist[cell * 4 + j];
+        h3[cells.i3[cell] * 4 + j] += hist[cell * 4 + j];
+      }
+    }
     double run[4] = {0, 0, 0, 0};
     for (int64_t t = 0; t < T; ++t) {
       for (int j = 0; j < 4; ++j) scratch[t * 4 + j] = (run[j] += h1[t * 4 + j]);
@@ -305,11 +347,12 @@ void finalize(const Problem& pr, const double* hist, std::vector<double>& scratc
   }
 }
 
-// Not a template over the kernel: one copy of the threading code, one indirect call per run.
-using RunKernel = c10::function_ref<void(const Run&, double*)>;
+// Not a template over the kernel: one copy of the threading code, one indirect call per
+// chunk (or per row when samplewise).
+using ChunkKernel = c10::function_ref<void(int64_t, int64_t, double*, int64_t)>;
 
 template <typename out_t>
-void run_forward(const Problem& pr, RunKernel kernel, at::Tensor& out) {
+void run_forward(const Problem& pr, const LinearCells& cells, ChunkKernel kernel, at::Tensor& out) {
   const int64_t H = hist_size(pr.approx, pr.T);
   const int64_t numel = pr.N * pr.C * pr.L;
   out_t* out_data = out.data_ptr<out_t>();
@@ -319,11 +362,13 @@ void run_forward(const Problem& pr, RunKernel kernel, at::Tensor& out) {
     const int64_t rows = pr.N * pr.C;
     const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(pr.L, 1));
     at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
-      std::vector<double> hist(H), scratch;
+      // Padded by a cache line on each side: no line shared with another thread's data.
+      std::vector<double> padded(H + 16), scratch;
+      double* hist = padded.data() + 8;
       for (int64_t row = begin; row < end; ++row) {
-        std::fill(hist.begin(), hist.end(), 0.0);
-        for_each_run(pr, row * pr.L, (row + 1) * pr.L, [&](const Run& run) { kernel(run, hist.data()); });
-        finalize(pr, hist.data(), scratch, out_data + row * T * 4);
+        std::fill(hist, hist + H, 0.0);
+        kernel(row * pr.L, (row + 1) * pr.L, hist, 0);
+        finalize(pr, cells, hist, scratch, out_data + row * T * 4);
       }
     });
     return;
@@ -332,21 +377,23 @@ void run_forward(const Problem& pr, RunKernel kernel, at::Tensor& out) {
   const int64_t chunks = std::max<int64_t>(
       1, std::min<int64_t>(at::get_num_threads(), (numel + kGrain - 1) / kGrain));
   const int64_t per_chunk = pr.C * H;
-  std::vector<double> hist(chunks * per_chunk, 0.0);
+  // A cache line (8 doubles) or more between the chunks' histograms: threads updating
+  // neighbouring histograms must not share a line (sigmoid updates every bin per sample).
+  const int64_t stride = (per_chunk + 7) / 8 * 8 + 8;
+  std::vector<double> hist(chunks * stride, 0.0);
   at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t chunk = begin; chunk < end; ++chunk) {
-      double* mine = hist.data() + chunk * per_chunk;
       const int64_t lo = numel / chunks * chunk + std::min(chunk, numel % chunks);
       const int64_t hi = lo + numel / chunks + (chunk < numel % chunks ? 1 : 0);
-      for_each_run(pr, lo, hi, [&](const Run& run) { kernel(run, mine + run.c * H); });
+      kernel(lo, hi, hist.data() + chunk * stride, H);
     }
   });
   for (int64_t chunk = 1; chunk < chunks; ++chunk) {
-    const double* theirs = hist.data() + chunk * per_chunk;
+    const double* theirs = hist.data() + chunk * stride;
     for (int64_t i = 0; i < per_chunk; ++i) hist[i] += theirs[i];
   }
   std::vector<double> scratch;
-  for (int64_t c = 0; c < pr.C; ++c) finalize(pr, hist.data() + c * H, scratch, out_data + c * T * 4);
+  for (int64_t c = 0; c < pr.C; ++c) finalize(pr, cells, hist.data() + c * H, scratch, out_data + c * T * 4);
 }
 
 }  // namespace
@@ -360,8 +407,9 @@ at::Tensor soft_counts_cpu(const at::Tensor& preds, const at::Tensor& target, co
   at::Tensor out = at::zeros({pr.G(), pr.C, pr.T, 4}, preds.options().dtype(out_dtype));
   if (pr.N * pr.C * pr.L == 0) return out;  // nothing to count: zeros
 
-  const Lookup la(pr.approx == Approx::kStep ? pr.tau : pr.a);
-  const Lookup lb(pr.b);
+  const LinearCells linear = pr.approx == Approx::kLinear ? LinearCells::make(pr.a, pr.b) : LinearCells{};
+  const CountTable step_cells(pr.approx == Approx::kStep ? pr.tau : std::vector<double>{});
+  const CountTable& cells = pr.approx == Approx::kStep ? step_cells : linear.table;
   const SigmoidTable sig = pr.approx == Approx::kSigmoid ? make_sigmoid_table(pr) : SigmoidTable{};
   dispatch</*WithStep=*/true>(pr, [&](auto preds_tag, auto target_tag, auto kind, auto approx_tag) {
     using preds_t = typename decltype(preds_tag)::type;
@@ -369,11 +417,11 @@ at::Tensor soft_counts_cpu(const at::Tensor& preds, const at::Tensor& target, co
     using acc_t = at::opmath_type<preds_t>;
     const Accumulate<preds_t, target_t, decltype(kind)::value, decltype(approx_tag)::value> kernel{
         pr, pr.preds.data_ptr<preds_t>(), pr.weight.defined() ? pr.weight.data_ptr<acc_t>() : nullptr,
-        make_labels<target_t, decltype(kind)::value>(pr), la, lb, sig};
+        make_labels<target_t, decltype(kind)::value>(pr), cells, sig};
     if constexpr (std::is_same_v<preds_t, double>) {
-      run_forward<double>(pr, kernel, out);
+      run_forward<double>(pr, linear, kernel, out);
     } else {
-      run_forward<float>(pr, kernel, out);
+      run_forward<float>(pr, linear, kernel, out);
     }
   });
   return out;

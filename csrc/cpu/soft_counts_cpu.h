@@ -7,6 +7,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/OpMathType.h>
 
+#include <algorithm>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -44,44 +45,49 @@ Problem make_problem(const at::Tensor& preds, const at::Tensor& target, const c1
                      const at::Tensor& grid, c10::string_view approx, double k, int64_t num_classes,
                      c10::optional<int64_t> ignore_index, bool samplewise, const char* op_name);
 
-// Count of grid values below p in O(1) for evenly spaced grids, O(log T) at worst:
-// a uniform bucket table over [x_0, x_{T-1}] (about 16 buckets per grid point) gives
-// the count at the bucket's left edge; exact comparisons with x then correct it.
-struct LookupView {
+// #{e : x_e <= p} over sorted finite values x in O(1) for evenly spread x, exact for
+// every p (NaN -> 0). A uniform bucket table: bucket_of is monotone in p, so values in
+// lower buckets than p's are <= p and values in higher buckets are > p; only the values
+// sharing p's bucket (usually none) need a comparison.
+struct CountView {
   const double* x;
-  const int64_t* start;  // start[j] = #{x < left edge of bucket j}, start[buckets] = T
-  int64_t T, buckets;
+  const int32_t* start;  // start[j] = #{e : bucket_of(x_e) < j}, start[buckets] = #values
+  int64_t buckets;
   double lo, scale;
 
-  template <bool Strict>
-  static bool before(double v, double p) { return Strict ? v < p : v <= p; }
-
-  // #{t : x_t < p} (Strict) or #{t : x_t <= p}. Exact for any p, NaN included (-> 0).
-  template <bool Strict>
   int64_t count(double p) const {
     const int64_t j = bucket_of(p, lo, scale, buckets);
     int64_t i = start[j];
-    if (start[j + 1] - i > 4) return count_before<Strict>(x, 1, T, p, i, start[j + 1] + 1);  // crowded
-    if (i < T && before<Strict>(x[i], p)) {
-      do ++i; while (i < T && before<Strict>(x[i], p));
-    } else {
-      while (i > 0 && !before<Strict>(x[i - 1], p)) --i;
-    }
+    const int64_t end = start[j + 1];
+    if (end - i > 8) return count_before<false>(x, 1, end, p, i, end);  // crowded bucket
+    while (i < end && x[i] <= p) ++i;
     return i;
   }
 };
 
-class Lookup {
+class CountTable {
  public:
-  explicit Lookup(const std::vector<double>& x);
+  explicit CountTable(std::vector<double> x);  // ascending, finite
+  CountTable() : CountTable(std::vector<double>{}) {}
   // A plain copy for the hot loop: a local the compiler keeps in registers.
-  LookupView view() const { return LookupView{x_, start_.data(), T_, buckets_, lo_, scale_}; }
+  CountView view() const { return CountView{x_.data(), start_.data(), buckets_, lo_, scale_}; }
 
  private:
-  const double* x_ = nullptr;
-  int64_t T_ = 0, buckets_ = 1;
+  std::vector<double> x_;
+  std::vector<int32_t> start_;
+  int64_t buckets_ = 1;
   double lo_ = 0.0, scale_ = 0.0;
-  std::vector<int64_t> start_;
+};
+
+// Cells of the linear approximation: one look-up gives both segment indices of a sample
+// (softset_common.h), i1 = #{t : a_t <= p} and i3 = #{t : b_t < p}. The 2T breakpoints,
+// with b_t replaced by the next double up (p > b exactly when p >= nextafter(b, +inf)),
+// sorted into one list: cell = #{breakpoints <= p} in [0, 2T], and i1, i3 are functions
+// of the cell (the a's and b's among the first `cell` breakpoints).
+struct LinearCells {
+  CountTable table;
+  std::vector<int64_t> i1, i3;  // [2T + 1]
+  static LinearCells make(const std::vector<double>& a, const std::vector<double>& b);
 };
 
 // The label of one element: skip (ignored) or y. For kBinary / kClass y is 0 or 1.
@@ -188,18 +194,25 @@ struct Run {
   int64_t e, t, n, c, count;
 };
 
-// Calls body(run) for the runs covering flat preds offsets [begin, end).
+// Calls body(run) for the runs covering flat preds offsets [begin, end); the position
+// advances incrementally (one division per call, none per run: with L == 1 every run
+// is one element).
 template <typename Body>
 inline void for_each_run(const Problem& pr, int64_t begin, int64_t end, Body&& body) {
-  const int64_t L = pr.L;
-  int64_t e = begin;
-  while (e < end) {
-    const int64_t row = e / L, l = e - row * L;
+  if (begin >= end) return;
+  const int64_t L = pr.L, C = pr.C;
+  const bool class_targets = pr.num_classes > 0;
+  const int64_t row = begin / L;
+  int64_t l = begin - row * L, n = row / C, c = row - n * C;
+  for (int64_t e = begin; e < end;) {
     const int64_t count = std::min(end - e, L - l);
-    const int64_t n = row / pr.C, c = row - n * pr.C;
-    const int64_t t = pr.num_classes > 0 ? n * L + l : e;
-    body(Run{e, t, n, c, count});
+    body(Run{e, class_targets ? n * L + l : e, n, c, count});
     e += count;
+    l = 0;
+    if (++c == C) {
+      c = 0;
+      ++n;
+    }
   }
 }
 
