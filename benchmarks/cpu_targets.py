@@ -8,7 +8,7 @@ bool target, unless a row says otherwise:
   4. peak memory beyond inputs and gradient, N = 2^24, T = 999 (target <= 512 MB)
   5. sigmoid, T = 9: cpu vs reference at N = 2^22              (target >= 10x)
 
-Run: python benchmarks/cpu_targets.py [--log2n 22] [--repeats 5] [--markdown]
+Run: python benchmarks/cpu_targets.py [--log2n 22] [--rounds 5] [--json]
 Peak memory is measured in a fresh subprocess from the kernel's max resident set size
 (VmHWM in /proc/self/status, reset at the child's start): the high-water mark after allocating the inputs and a
 gradient-sized buffer (touched, then freed) is the baseline; the loss's forward and
@@ -29,14 +29,21 @@ import torch
 import softset_fast as sf
 
 
-def median_seconds(function, repeats: int) -> float:
-    function()  # warm-up (allocator, thread pool, lazy init)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def interleaved_medians(cases: dict, rounds: int) -> dict:
+    """Median seconds of each case, timed in rounds that run every case once.
+
+    The machine is shared: a burst of load from elsewhere then slows every case of a
+    round alike instead of all repeats of one case, so the ratios stay fair.
+    """
+    for function in cases.values():
+        function()  # warm-up (allocator, thread pool, lazy init, grid tables)
+    times = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, function in cases.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def f1_step(preds, target, *, backend, thresholds, approx="linear", validate_args=True):
@@ -91,8 +98,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--log2n", type=int, default=22)
     parser.add_argument("--log2n-memory", type=int, default=24)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--reference-repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5, help="timed runs of every case, interleaved")
     parser.add_argument("--json", action="store_true", help="also print the raw numbers as JSON")
     args = parser.parse_args(argv)
 
@@ -106,21 +112,19 @@ def main(argv=None):
     for approx in ("linear", "sigmoid"):
         check_same(preds, target, 9, approx)
 
-    rep, ref_rep = args.repeats, args.reference_repeats
-    r["ref_linear_9"] = median_seconds(f1_step(preds, target, backend="reference", thresholds=9), ref_rep)
-    r["cpu_linear_9"] = median_seconds(f1_step(preds, target, backend="cpu", thresholds=9,
-                                               validate_args=False), rep)
-    r["cpu_linear_9_validate"] = median_seconds(f1_step(preds, target, backend="cpu", thresholds=9), rep)
-    r["cpu_linear_999"] = median_seconds(f1_step(preds, target, backend="cpu", thresholds=999,
-                                                 validate_args=False), rep)
-    r["cpu_linear_999_validate"] = median_seconds(f1_step(preds, target, backend="cpu", thresholds=999), rep)
-    r["floor_where"] = median_seconds(lambda: torch.where(target, preds, -preds), rep)
-    r["ref_sigmoid_9"] = median_seconds(f1_step(preds, target, backend="reference", thresholds=9,
-                                                approx="sigmoid"), ref_rep)
-    r["cpu_sigmoid_9"] = median_seconds(f1_step(preds, target, backend="cpu", thresholds=9, approx="sigmoid",
-                                                validate_args=False), rep)
-    r["cpu_sigmoid_9_validate"] = median_seconds(f1_step(preds, target, backend="cpu", thresholds=9,
-                                                         approx="sigmoid"), rep)
+    cpu = dict(backend="cpu", validate_args=False)
+    cases = {
+        "ref_linear_9": f1_step(preds, target, backend="reference", thresholds=9),
+        "cpu_linear_9": f1_step(preds, target, thresholds=9, **cpu),
+        "cpu_linear_9_validate": f1_step(preds, target, backend="cpu", thresholds=9),
+        "cpu_linear_999": f1_step(preds, target, thresholds=999, **cpu),
+        "cpu_linear_999_validate": f1_step(preds, target, backend="cpu", thresholds=999),
+        "floor_where": lambda: torch.where(target, preds, -preds),
+        "ref_sigmoid_9": f1_step(preds, target, backend="reference", thresholds=9, approx="sigmoid"),
+        "cpu_sigmoid_9": f1_step(preds, target, thresholds=9, approx="sigmoid", **cpu),
+        "cpu_sigmoid_9_validate": f1_step(preds, target, backend="cpu", thresholds=9, approx="sigmoid"),
+    }
+    r.update(interleaved_medians(cases, args.rounds))
     mb = (r["rss_peak_bytes"] - r["rss_baseline_bytes"]) / 2 ** 20
     rows = [
         ("reference, linear, T=9", r["ref_linear_9"], ""),
@@ -143,7 +147,7 @@ def main(argv=None):
     ]
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
     print(f"F1 loss forward + backward, float32 preds, bool target, N = 2^{args.log2n}; "
-          f"medians of {rep} (reference: {ref_rep}) runs after a warm-up\n")
+          f"medians of {args.rounds} interleaved rounds (every case once per round) after a warm-up\n")
     print("| case | median ms | ratio |")
     print("| --- | ---: | --- |")
     for name, seconds, note in rows:

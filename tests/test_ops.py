@@ -131,3 +131,29 @@ def test_threads_agree(approx, samplewise):
         assert torch.equal(c1, c4)
     else:
         torch.testing.assert_close(c1, c4, rtol=1e-12, atol=1e-12 * float(c1.detach().abs().max()))
+
+
+@pytest.mark.parametrize("k", [10.0, 150.0, 169.0, 171.0, 290.0, 400.0])
+@pytest.mark.parametrize("num_t", [8, 9])
+def test_steep_sigmoid_matches_the_reference_op(op_device, k, num_t):
+    # Far outside [0, 1] too: exp(-k (p - τ)) then spans the whole float64 range, where the
+    # kernels' factorised sigmoid (one exp per sample, thresholds sharing divisions) must
+    # hand over to the direct formula instead of overflowing.
+    from softset_fast import reference
+    preds = torch.cat([torch.rand(61, dtype=torch.float64), torch.linspace(-2.5, 3.5, 40, dtype=torch.float64)])
+    preds = preds.view(1, 1, -1).to(op_device).requires_grad_(True)
+    target = torch.rand(preds.shape, device=op_device) < 0.5
+    grid = coefficient_table(resolve_thresholds(num_t, "sigmoid", op_device), "sigmoid", 0.2)
+    args = [target, None, grid, "sigmoid", k, 0, None, False]
+    counts = torch.ops.softset_fast.soft_counts(preds, *args)
+    ref_preds = preds.detach().cpu().requires_grad_(True)
+    expected = reference.soft_counts(ref_preds, *[a.cpu() if isinstance(a, torch.Tensor) else a for a in args])
+    torch.testing.assert_close(counts.cpu(), expected, rtol=1e-10, atol=1e-300)
+    assert torch.isfinite(counts).all()
+    upstream = torch.randn(expected.shape, dtype=torch.float64)
+    (grad,) = torch.autograd.grad((counts * upstream.to(op_device)).sum(), preds)
+    (expected_grad,) = torch.autograd.grad((expected * upstream).sum(), ref_preds)
+    # atol: the reference differentiates torch.sigmoid as s (1 - s), which cancels where
+    # s rounds to 1 (absolute error ~ k·T·1e-16); the kernels use u s² and are exact there.
+    torch.testing.assert_close(grad.cpu(), expected_grad, rtol=1e-10, atol=1e-12)
+    assert torch.isfinite(grad).all()

@@ -74,28 +74,34 @@ void build_tables(const Problem& pr, const at::Tensor& grad, std::vector<double>
 }
 
 // Σ_t s_t (1 - s_t) · g_t with s_t = 1 / (1 + u_t), u_t = e·exp(k τ_t) and
-// g_t = gpos_t (Mix: y·gpos_t + (1 - y)·gneg_t). Eight partial sums so the loop
-// vectorises; their order is fixed, so the result is too.
+// g_t = gpos_t (Mix: y·gpos_t + (1 - y)·gneg_t), written u_t s_t² (no cancellation).
+// Thresholds t and t + T/2 share one division as in the forward's sigmoid_row; four
+// partial sums so the loop vectorises; their order is fixed, so the result is too.
 template <bool Mix>
 inline double sigmoid_dot(const double* __restrict gpos, const double* __restrict gneg,
                           const double* __restrict exp_k_tau, double e, double y, int64_t T) {
-  double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  const int64_t half = T / 2;
+  auto g = [&](int64_t t) { return Mix ? y * gpos[t] + (1 - y) * gneg[t] : gpos[t]; };
+  auto pair = [&](int64_t t) {
+    const double ua = e * exp_k_tau[t], ub = e * exp_k_tau[t + half];
+    const double xa = 1.0 + ua, xb = 1.0 + ub;
+    const double r = 1.0 / (xa * xb);
+    const double sa = xb * r, sb = xa * r;
+    return ua * sa * sa * g(t) + ub * sb * sb * g(t + half);
+  };
+  double part[4] = {0, 0, 0, 0};
   int64_t t = 0;
-  for (; t + 8 <= T; t += 8) {
-    for (int l = 0; l < 8; ++l) {
-      const double u = e * exp_k_tau[t + l];
-      const double s = 1.0 / (1.0 + u);
-      const double g = Mix ? y * gpos[t + l] + (1 - y) * gneg[t + l] : gpos[t + l];
-      part[l] += u * s * s * g;
-    }
+  for (; t + 4 <= half; t += 4) {
+    for (int l = 0; l < 4; ++l) part[l] += pair(t + l);
   }
   double tail = 0;
-  for (; t < T; ++t) {
-    const double u = e * exp_k_tau[t];
+  for (; t < half; ++t) tail += pair(t);
+  if (T % 2) {
+    const double u = e * exp_k_tau[T - 1];
     const double s = 1.0 / (1.0 + u);
-    tail += u * s * s * (Mix ? y * gpos[t] + (1 - y) * gneg[t] : gpos[t]);
+    tail += u * s * s * g(T - 1);
   }
-  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7])) + tail;
+  return ((part[0] + part[1]) + (part[2] + part[3])) + tail;
 }
 
 // Per group, the linear table by cell: d(cell) = (F3[i3] + F1[i1]) for (pos, neg).
@@ -163,7 +169,7 @@ struct Gradient {
             d = y * dc[0] + (1 - y) * dc[1];
           }
         } else {
-          const bool factorised = factorised_grid && std::abs(k * p) <= kSigmoidFactorBound;
+          const bool factorised = factorised_grid && std::abs(k * p) <= kPairedSigmoidBound;
           const double e = factorised ? std::exp(-k * p) : 0.0;
           if (factorised) {
             // Hard labels read one side of the table; soft labels mix both per threshold.

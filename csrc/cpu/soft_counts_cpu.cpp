@@ -181,7 +181,7 @@ SigmoidTable make_sigmoid_table(const Problem& pr) {
   table.factorised = true;
   table.exp_k_tau.resize(pr.T);
   for (int64_t t = 0; t < pr.T; ++t) {
-    if (!(std::abs(pr.k * pr.tau[t]) <= kSigmoidFactorBound)) table.factorised = false;
+    if (!(std::abs(pr.k * pr.tau[t]) <= kPairedSigmoidBound)) table.factorised = false;
     table.exp_k_tau[t] = std::exp(pr.k * pr.tau[t]);
   }
   return table;
@@ -199,10 +199,24 @@ int64_t hist_size(Approx approx, int64_t T) {
   return 0;
 }
 
-// acc[t] += w / (1 + e·exp(k τ_t)): one sample's sigmoid at every threshold.
-inline void sigmoid_row(double* __restrict acc, const double* __restrict exp_k_tau, double e, double w,
-                        int64_t T) {
-  for (int64_t t = 0; t < T; ++t) acc[t] += w / (1.0 + e * exp_k_tau[t]);
+// acc[t] += w / (1 + e·exp(k τ_t)): one sample's sigmoid at every threshold. The
+// divider bounds this loop, so thresholds t and t + T/2 share one division:
+// 1 / x_a = x_b / (x_a x_b) and 1 / x_b = x_a / (x_a x_b) (kPairedSigmoidBound keeps
+// the product finite); the two halves are separate restrict pointers so the loop vectorises.
+inline void sigmoid_row(double* __restrict acc, double* __restrict acc_hi, const double* __restrict exp_k_tau,
+                        const double* __restrict exp_k_tau_hi, double e, double w, int64_t half) {
+  for (int64_t t = 0; t < half; ++t) {
+    const double xa = 1.0 + e * exp_k_tau[t], xb = 1.0 + e * exp_k_tau_hi[t];
+    const double wr = w / (xa * xb);
+    acc[t] += wr * xb;
+    acc_hi[t] += wr * xa;
+  }
+}
+
+inline void sigmoid_row(double* acc, const double* exp_k_tau, double e, double w, int64_t T) {
+  const int64_t half = T / 2;
+  sigmoid_row(acc, acc + half, exp_k_tau, exp_k_tau + half, e, w, half);
+  if (T % 2) acc[T - 1] += w / (1.0 + e * exp_k_tau[T - 1]);
 }
 
 // Adds the elements of flat offsets [begin, end) to their groups' histograms: element
@@ -256,7 +270,7 @@ struct Accumulate {
             h[1] += w * (1 - y);
           }
         } else {
-          const bool factorised = factorised_grid && std::abs(k * p) <= kSigmoidFactorBound;
+          const bool factorised = factorised_grid && std::abs(k * p) <= kPairedSigmoidBound;
           const double e = factorised ? std::exp(-k * p) : 0.0;
           const double wy = kHardLabel ? (y > 0 ? w : 0.0) : w * y;
           const double wn = kHardLabel ? (y > 0 ? 0.0 : w) : w * (1 - y);

@@ -216,6 +216,11 @@ inline void for_each_run(const Problem& pr, int64_t begin, int64_t end, Body&& b
   }
 }
 
+// The CPU kernels pair thresholds, one division for two sigmoids: 1 / (x_a x_b) with
+// x = 1 + e·exp(k τ) <= 1 + exp(2 · bound), so the product stays finite (< 1.8e308)
+// only while |k p|, |k τ| <= 170, tighter than softset_common.h's bound.
+constexpr double kPairedSigmoidBound = 170.0;
+
 // exp(k τ_t) for the factorised sigmoid, and whether it is safe for this grid.
 struct SigmoidTable {
   std::vector<double> exp_k_tau;
