@@ -157,3 +157,40 @@ def test_steep_sigmoid_matches_the_reference_op(op_device, k, num_t):
     # s rounds to 1 (absolute error ~ k·T·1e-16); the kernels use u s² and are exact there.
     torch.testing.assert_close(grad.cpu(), expected_grad, rtol=1e-10, atol=1e-12)
     assert torch.isfinite(grad).all()
+
+
+@pytest.mark.parametrize("isa", ["baseline", "default"])
+@pytest.mark.parametrize("num_t", [1, 8, 33])
+@pytest.mark.parametrize("labels", ["bool", "soft", "classes"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+def test_cpu_sigmoid_copies_match_the_reference_op(monkeypatch, isa, num_t, labels, dtype):
+    # The CPU sigmoid kernels have an AVX2 + FMA copy picked at run time (on CPUs that have
+    # both); SOFTSET_FAST_CPU_ISA=baseline forces the copy every x86-64 CPU runs.
+    if unavailable_reason("cpu") is not None:
+        pytest.skip(unavailable_reason("cpu"))
+    from softset_fast import reference
+    if isa == "baseline":
+        monkeypatch.setenv("SOFTSET_FAST_CPU_ISA", "baseline")
+    else:
+        monkeypatch.delenv("SOFTSET_FAST_CPU_ISA", raising=False)
+    n, c, length = 5, 3, 211
+    preds = torch.rand(n, c, length, dtype=torch.float64).to(dtype).requires_grad_(True)
+    if labels == "classes":
+        target, num_classes = torch.randint(0, c, (n, length)), c
+    else:
+        target = torch.rand(n, c, length) < 0.4 if labels == "bool" else torch.rand(n, c, length)
+        num_classes = 0
+    weight = torch.rand(target.shape, dtype=torch.float64 if dtype == torch.float64 else torch.float32)
+    grid = coefficient_table(resolve_thresholds(num_t, "sigmoid", "cpu"), "sigmoid", 0.2)
+    rtol = 1e-10 if dtype == torch.float64 else 1e-5
+    for samplewise in (False, True):
+        args = [target, weight, grid, "sigmoid", 10.0, num_classes, None, samplewise]
+        counts = torch.ops.softset_fast.soft_counts(preds, *args)
+        ref_preds = preds.detach().requires_grad_(True)
+        expected = reference.soft_counts(ref_preds, *args)
+        torch.testing.assert_close(counts, expected, rtol=rtol, atol=1e-6 * rtol)
+        upstream = torch.randn(expected.shape, dtype=expected.dtype)
+        (grad,) = torch.autograd.grad((counts * upstream).sum(), preds)
+        (expected_grad,) = torch.autograd.grad((expected * upstream).sum(), ref_preds)
+        torch.testing.assert_close(grad.double(), expected_grad.double(), rtol=rtol if dtype != torch.bfloat16 else 1e-2,
+                                   atol=1e-6 * rtol if dtype != torch.bfloat16 else 1e-4)

@@ -78,7 +78,7 @@ void build_tables(const Problem& pr, const at::Tensor& grad, std::vector<double>
 // Thresholds t and t + T/2 share one division as in the forward's sigmoid_row; four
 // partial sums so the loop vectorises; their order is fixed, so the result is too.
 template <bool Mix>
-inline double sigmoid_dot(const double* __restrict gpos, const double* __restrict gneg,
+SOFTSET_ALWAYS_INLINE double sigmoid_dot(const double* __restrict gpos, const double* __restrict gneg,
                           const double* __restrict exp_k_tau, double e, double y, int64_t T) {
   const int64_t half = T / 2;
   auto g = [&](int64_t t) { return Mix ? y * gpos[t] + (1 - y) * gneg[t] : gpos[t]; };
@@ -135,8 +135,16 @@ struct Gradient {
   const SigmoidTable& sig;
   const double* tables;  // linear: [group][cell][pos, neg]; sigmoid: [group][k·gpos[T], k·gneg[T]]
   preds_t* out;
+  bool avx2_fma;  // sigmoid: run the AVX2 + FMA copy
 
   void operator()(int64_t begin, int64_t end) const {
+    if constexpr (A == Approx::kSigmoid) {
+      if (avx2_fma) return run_avx2_fma(*this, begin, end);
+    }
+    run(begin, end);
+  }
+
+  SOFTSET_ALWAYS_INLINE void run(int64_t begin, int64_t end) const {
     constexpr bool kHardLabel = K != TargetKind::kSoft;
     const int64_t T = pr.T, C = pr.C;
     const int64_t group_size = A == Approx::kLinear ? (2 * T + 1) * 2 : table_size(A, T);
@@ -150,7 +158,7 @@ struct Gradient {
     const bool factorised_grid = sig.factorised;
     const double* const exp_k_tau = sig.exp_k_tau.data();
     const double* const tau = pr.tau.data();
-    for_each_run(pr, begin, end, [&](const Run& run) {
+    for_each_run(pr, begin, end, [&](const Run& run) SOFTSET_ALWAYS_INLINE_LAMBDA {
       const double* tab = tables + ((samplewise ? run.n * C : 0) + run.c) * group_size;
       for (int64_t j = 0; j < run.count; ++j) {
         double y;
@@ -230,7 +238,7 @@ at::Tensor soft_counts_backward_cpu(const at::Tensor& grad, const at::Tensor& pr
     const Gradient<preds_t, target_t, decltype(kind)::value, decltype(approx_tag)::value> kernel{
         pr, pr.preds.data_ptr<preds_t>(), pr.weight.defined() ? pr.weight.data_ptr<acc_t>() : nullptr,
         make_labels<target_t, decltype(kind)::value>(pr), linear.table, sig, tables.data(),
-        out.data_ptr<preds_t>()};
+        out.data_ptr<preds_t>(), use_avx2_fma()};
     run_chunk = [kernel](int64_t begin, int64_t end) { kernel(begin, end); };
   });
   // Threading code outside the dispatch: compiled once, not once per variant.

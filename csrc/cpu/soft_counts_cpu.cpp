@@ -15,7 +15,9 @@
 // (each group is summed by one thread, in element order). Global results split the
 // elements into min(threads, ceil(numel / 32768)) contiguous chunks with one
 // float64 histogram each, merged in chunk order: bitwise reproducible for a fixed
-// thread count, and different thread counts change only the float64 rounding.
+// thread count, and different thread counts change only the float64 rounding. Sigmoid
+// runs an AVX2 + FMA copy where the CPU has both (soft_counts_cpu.h); its fused
+// multiply-adds round differently from the baseline copy in the last bits.
 #include "soft_counts_cpu.h"
 
 #include <torch/library.h>
@@ -24,6 +26,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 namespace softset {
 namespace cpu {
@@ -176,6 +179,19 @@ LinearCells LinearCells::make(const std::vector<double>& a, const std::vector<do
   return cells;
 }
 
+bool use_avx2_fma() {
+#if SOFTSET_CPU_AVX2
+  static const bool supported = [] {
+    __builtin_cpu_init();  // no reliance on libgcc's constructor having run in this library
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  const char* isa = std::getenv("SOFTSET_FAST_CPU_ISA");  // read per call: tests switch it
+  return supported && !(isa != nullptr && std::string(isa) == "baseline");
+#else
+  return false;
+#endif
+}
+
 SigmoidTable make_sigmoid_table(const Problem& pr) {
   SigmoidTable table;
   table.factorised = true;
@@ -203,7 +219,7 @@ int64_t hist_size(Approx approx, int64_t T) {
 // divider bounds this loop, so thresholds t and t + T/2 share one division:
 // 1 / x_a = x_b / (x_a x_b) and 1 / x_b = x_a / (x_a x_b) (kPairedSigmoidBound keeps
 // the product finite); the two halves are separate restrict pointers so the loop vectorises.
-inline void sigmoid_row(double* __restrict acc, double* __restrict acc_hi, const double* __restrict exp_k_tau,
+SOFTSET_ALWAYS_INLINE void sigmoid_row(double* __restrict acc, double* __restrict acc_hi, const double* __restrict exp_k_tau,
                         const double* __restrict exp_k_tau_hi, double e, double w, int64_t half) {
   for (int64_t t = 0; t < half; ++t) {
     const double xa = 1.0 + e * exp_k_tau[t], xb = 1.0 + e * exp_k_tau_hi[t];
@@ -213,7 +229,7 @@ inline void sigmoid_row(double* __restrict acc, double* __restrict acc_hi, const
   }
 }
 
-inline void sigmoid_row(double* acc, const double* exp_k_tau, double e, double w, int64_t T) {
+SOFTSET_ALWAYS_INLINE void sigmoid_row(double* acc, const double* exp_k_tau, double e, double w, int64_t T) {
   const int64_t half = T / 2;
   sigmoid_row(acc, acc + half, exp_k_tau, exp_k_tau + half, e, w, half);
   if (T % 2) acc[T - 1] += w / (1.0 + e * exp_k_tau[T - 1]);
@@ -231,8 +247,16 @@ struct Accumulate {
   Labels<target_t, K> labels_;
   const CountTable& cells_;  // linear: the merged breakpoints; step: tau
   const SigmoidTable& sig;
+  bool avx2_fma;  // sigmoid: run the AVX2 + FMA copy
 
   void operator()(int64_t begin, int64_t end, double* hist, int64_t class_stride) const {
+    if constexpr (A == Approx::kSigmoid) {
+      if (avx2_fma) return run_avx2_fma(*this, begin, end, hist, class_stride);
+    }
+    run(begin, end, hist, class_stride);
+  }
+
+  SOFTSET_ALWAYS_INLINE void run(int64_t begin, int64_t end, double* hist, int64_t class_stride) const {
     constexpr bool kHardLabel = K != TargetKind::kSoft;
     // Everything the loop reads, in locals: stores into the histogram cannot alias them.
     const int64_t T = pr.T;
@@ -244,7 +268,7 @@ struct Accumulate {
     const bool factorised_grid = sig.factorised;
     const double* const exp_k_tau = sig.exp_k_tau.data();
     const double* const tau = pr.tau.data();
-    for_each_run(pr, begin, end, [&](const Run& run) {
+    for_each_run(pr, begin, end, [&](const Run& run) SOFTSET_ALWAYS_INLINE_LAMBDA {
       double* const h_run = hist + run.c * class_stride;
       for (int64_t j = 0; j < run.count; ++j) {
         double y;
@@ -431,7 +455,7 @@ at::Tensor soft_counts_cpu(const at::Tensor& preds, const at::Tensor& target, co
     using acc_t = at::opmath_type<preds_t>;
     const Accumulate<preds_t, target_t, decltype(kind)::value, decltype(approx_tag)::value> kernel{
         pr, pr.preds.data_ptr<preds_t>(), pr.weight.defined() ? pr.weight.data_ptr<acc_t>() : nullptr,
-        make_labels<target_t, decltype(kind)::value>(pr), cells, sig};
+        make_labels<target_t, decltype(kind)::value>(pr), cells, sig, use_avx2_fma()};
     if constexpr (std::is_same_v<preds_t, double>) {
       run_forward<double>(pr, linear, kernel, out);
     } else {

@@ -14,6 +14,25 @@
 
 #include "../softset_common.h"
 
+// The sigmoid kernels are bound by floating-point throughput, not memory: on x86-64 CPUs
+// with AVX2 and FMA they run a second copy compiled for those (chosen at run time; the
+// extension itself targets baseline x86-64, so one wheel runs everywhere). Measured
+// standalone on the dev machine: T = 9 forward 11.1 -> 8.3 ns, backward 18.5 -> 15.2 ns
+// per sample. SOFTSET_FAST_CPU_ISA=baseline forces the baseline copy (tests use it).
+// SOFTSET_ALWAYS_INLINE marks what the hot loops are made of: code that is not inlined into
+// the AVX2 copy runs as baseline code.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define SOFTSET_CPU_AVX2 1
+#define SOFTSET_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define SOFTSET_ALWAYS_INLINE __attribute__((always_inline)) inline
+#define SOFTSET_ALWAYS_INLINE_LAMBDA __attribute__((always_inline))
+#else
+#define SOFTSET_CPU_AVX2 0
+#define SOFTSET_TARGET_AVX2
+#define SOFTSET_ALWAYS_INLINE inline
+#define SOFTSET_ALWAYS_INLINE_LAMBDA
+#endif
+
 namespace softset {
 namespace cpu {
 
@@ -198,7 +217,7 @@ struct Run {
 // advances incrementally (one division per call, none per run: with L == 1 every run
 // is one element).
 template <typename Body>
-inline void for_each_run(const Problem& pr, int64_t begin, int64_t end, Body&& body) {
+SOFTSET_ALWAYS_INLINE void for_each_run(const Problem& pr, int64_t begin, int64_t end, Body&& body) {
   if (begin >= end) return;
   const int64_t L = pr.L, C = pr.C;
   const bool class_targets = pr.num_classes > 0;
@@ -214,6 +233,17 @@ inline void for_each_run(const Problem& pr, int64_t begin, int64_t end, Body&& b
       ++n;
     }
   }
+}
+
+// Whether this op call may use the AVX2 + FMA copy: the CPU has both and the environment
+// does not ask for the baseline. Read once per op call.
+bool use_avx2_fma();
+
+// Runs kernel.run(args...) compiled for AVX2 + FMA: run is force-inlined into this
+// function, so its loops are generated for the wider target. Call only when use_avx2_fma().
+template <typename Kernel, typename... Args>
+SOFTSET_TARGET_AVX2 void run_avx2_fma(const Kernel& kernel, Args... args) {
+  kernel.run(args...);
 }
 
 // The CPU kernels pair thresholds, one division for two sigmoids: 1 / (x_a x_b) with
