@@ -211,12 +211,27 @@ def test_thresholds_at_breakpoints_float64_irregular(backend, device, approx):
 @pytest.mark.parametrize("thresholds", [
     None, 1, 2, 9, 100, 999,                                          # even grids
     [0.5], [0.013, 0.2, 0.21, 0.5, 0.77, 0.99],                       # uneven
-    [0.05] + [0.4 + i * 1e-4 for i in range(60)] + [0.95],            # clustered: many points in one bucket
+    [0.05] + [0.4 + i * 1e-4 for i in range(60)] + [0.95],            # clustered
+    [0.05] + [0.4 + i * 1e-9 for i in range(60)] + [0.95],            # dozens of points in one bucket
 ])
 @pytest.mark.parametrize("approx", APPROXES)
 def test_grids(backend, device, approx, thresholds):
     preds, target = make_inputs("binary", _size(backend, 2_003), torch.float64, device=device)
     compare(backend, preds, target, approx=approx, thresholds=thresholds)
+
+
+@pytest.mark.parametrize("approx", APPROXES)
+def test_samples_inside_a_crowded_bucket(backend, device, approx):
+    # Sixty thresholds 1e-9 apart share one bucket of the kernels' look-up tables (as do
+    # their breakpoints a, b); samples in and around the clusters take the search path.
+    thresholds = [0.05] + [0.4 + i * 1e-9 for i in range(60)] + [0.95]
+    grid = coefficient_table(torch.tensor(thresholds, dtype=torch.float64), "linear", 0.2)
+    centres = torch.stack([grid[1:-1, 0], grid[1:-1, 1], grid[1:-1, 2]]).mean(dim=1)
+    offsets = torch.linspace(-2e-8, 1e-7, 97, dtype=torch.float64)
+    preds = torch.cat([(centres.view(-1, 1) + offsets).flatten(), grid[:, 0], grid[:, 1], grid[:, 2],
+                       torch.rand(101, dtype=torch.float64)])
+    target = torch.rand(preds.shape) < 0.5
+    compare(backend, preds.to(device), target.to(device), approx=approx, thresholds=thresholds)
 
 
 @pytest.mark.parametrize("fill", [True, False])

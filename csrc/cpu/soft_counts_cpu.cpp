@@ -141,9 +141,11 @@ Problem make_problem(const at::Tensor& preds, const at::Tensor& target, const c1
 CountTable::CountTable(std::vector<double> x) : x_(std::move(x)) {
   const int64_t n = static_cast<int64_t>(x_.size());
   TORCH_CHECK(n < (int64_t{1} << 30), "softset_fast: the grid is too large (", n, " breakpoints)");
-  // ~8 buckets per value (at least 64, at most 2^16): in an evenly spread list most
-  // buckets hold no value, and a sample's count is read off without a comparison.
-  buckets_ = std::min<int64_t>(1 << 16, std::max<int64_t>(64, 8 * n));
+  // ~64 buckets per value (at least 64, at most 2^16 = a 256 KB table): in an evenly
+  // spread list few samples share a bucket with a value, so most counts are read off
+  // without a comparison or a mispredicted branch. Measured at T = 9, N = 2^22 (forward /
+  // backward ms, 2 threads): 8 per value 19.2 / 17.8, 32: 14.1 / 12.7, 64-128: ~11-15.
+  buckets_ = std::min<int64_t>(1 << 16, std::max<int64_t>(64, 64 * n));
   lo_ = n > 0 ? x_[0] : 0.0;
   const double hi = n > 0 ? x_[n - 1] : 0.0;
   scale_ = hi > lo_ ? static_cast<double>(buckets_) / (hi - lo_) : 0.0;
