@@ -35,7 +35,8 @@ def _decide_cuda():
 
 def extensions():
     use_cuda, why = _decide_cuda()
-    sources = [os.path.join("csrc", "softset.cpp")] + sorted(glob.glob(os.path.join("csrc", "cpu", "*.cpp")))
+    sources = [os.path.join("csrc", "softset.cpp"), os.path.join("csrc", "autograd.cpp")] + sorted(
+        glob.glob(os.path.join("csrc", "cpu", "*.cpp")))
     debug = _flag("SOFTSET_FAST_DEBUG")
     cxx = ["-O0", "-g"] if debug else ["-O3"]
     cxx += ["-fopenmp", "-DPy_LIMITED_API=0x03090000"]  # -std: torch picks the one its headers need

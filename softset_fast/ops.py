@@ -1,17 +1,16 @@
-"""Fake (meta) kernels and autograd of the ``softset_fast`` ops.
+"""Fake (meta) kernels of the ``softset_fast`` ops.
 
-The schemas live in csrc/softset.cpp and the device kernels in csrc/cpu/ and
-csrc/cuda/. Here, once for every device: shape/dtype propagation for
+The schemas live in csrc/softset.cpp, the device kernels in csrc/cpu/ and
+csrc/cuda/, and the autograd (the gradient in preds through the private
+``soft_counts_backward`` op, so the backward is dispatchable and traceable too)
+in csrc/autograd.cpp. Here, once for every device: shape/dtype propagation for
 torch.compile and FakeTensor (``register_fake``, with the same argument checks
-as the kernels) and the gradient in preds (``register_autograd``, calling the
-private ``soft_counts_backward`` op so the backward is dispatchable and
-traceable too).
+as the kernels).
 """
 from __future__ import annotations
 
 import torch
 
-from ._autograd import backward_through, setup_context
 
 _PRED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _TARGET_DTYPES = (torch.bool, torch.uint8, torch.int32, torch.int64,
@@ -73,9 +72,3 @@ def _soft_counts_backward_fake(grad, preds, target, weight, grid, approx, k, num
     torch._check(tuple(grad.shape) == expected,
                  lambda: f"soft_counts_backward: grad must have shape {expected}, got {tuple(grad.shape)}")
     return torch.empty_like(preds, memory_format=torch.contiguous_format)
-
-
-torch.library.register_autograd(
-    "softset_fast::soft_counts",
-    backward_through(torch.ops.softset_fast.soft_counts_backward),
-    setup_context=setup_context)

@@ -1,0 +1,87 @@
+// Autograd of softset_fast::soft_counts in C++, for every device with a C++ kernel.
+//
+// The counts are differentiable in preds only; the gradient is the private op
+// soft_counts_backward, called with the forward's inputs (nothing [N, T]-sized is
+// saved). The same rule as softset_fast/_autograd.py (which the Triton op uses), kept
+// in C++ here because the Python wrapper of torch.library.register_autograd cost
+// ~100 us of host time per training step, more than both kernels at N = 1000.
+#include <torch/autograd.h>
+#include <torch/library.h>
+
+#include <ATen/core/dispatch/Dispatcher.h>
+
+#include <string>
+
+namespace softset {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+at::Tensor call_forward(const at::Tensor& preds, const at::Tensor& target, const c10::optional<at::Tensor>& weight,
+                        const at::Tensor& grid, c10::string_view approx, double k, int64_t num_classes,
+                        c10::optional<int64_t> ignore_index, bool samplewise) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("softset_fast::soft_counts", "")
+                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const c10::optional<at::Tensor>&,
+                                         const at::Tensor&, c10::string_view, double, int64_t,
+                                         c10::optional<int64_t>, bool)>();
+  return op.call(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise);
+}
+
+at::Tensor call_backward(const at::Tensor& grad, const at::Tensor& preds, const at::Tensor& target,
+                         const c10::optional<at::Tensor>& weight, const at::Tensor& grid, c10::string_view approx,
+                         double k, int64_t num_classes, c10::optional<int64_t> ignore_index, bool samplewise) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("softset_fast::soft_counts_backward", "")
+                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                         const c10::optional<at::Tensor>&, const at::Tensor&, c10::string_view,
+                                         double, int64_t, c10::optional<int64_t>, bool)>();
+  return op.call(grad, preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise);
+}
+
+class SoftCounts : public torch::autograd::Function<SoftCounts> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& preds, const at::Tensor& target,
+                            const c10::optional<at::Tensor>& weight, const at::Tensor& grid, c10::string_view approx,
+                            double k, int64_t num_classes, c10::optional<int64_t> ignore_index, bool samplewise) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    // References, not copies. (ctx->needs_input_grad is not valid here when no input
+    // requires grad: the node then has no edges.)
+    ctx->save_for_backward({preds, target, weight.value_or(at::Tensor()), grid});
+    ctx->saved_data["approx"] = std::string(approx);
+    ctx->saved_data["k"] = k;
+    ctx->saved_data["num_classes"] = num_classes;
+    ctx->saved_data["ignore_index"] = ignore_index;
+    ctx->saved_data["samplewise"] = samplewise;
+    return call_forward(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    variable_list result(9);  // one per forward input; only preds gets a gradient
+    if (!ctx->needs_input_grad(0)) return result;  // e.g. only weight requires grad
+    const variable_list saved = ctx->get_saved_variables();
+    const c10::optional<at::Tensor> weight =
+        saved[2].defined() ? c10::optional<at::Tensor>(saved[2]) : c10::nullopt;
+    const std::string approx = ctx->saved_data["approx"].toStringRef();
+    result[0] = call_backward(grads[0], saved[0], saved[1], weight, saved[3], approx,
+                              ctx->saved_data["k"].toDouble(), ctx->saved_data["num_classes"].toInt(),
+                              ctx->saved_data["ignore_index"].toOptional<int64_t>(),
+                              ctx->saved_data["samplewise"].toBool());
+    return result;
+  }
+};
+
+at::Tensor soft_counts_autograd(const at::Tensor& preds, const at::Tensor& target,
+                                const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
+                                c10::string_view approx, double k, int64_t num_classes,
+                                c10::optional<int64_t> ignore_index, bool samplewise) {
+  return SoftCounts::apply(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise);
+}
+
+}  // namespace
+}  // namespace softset
+
+TORCH_LIBRARY_IMPL(softset_fast, Autograd, m) {
+  m.impl("soft_counts", &softset::soft_counts_autograd);
+}
