@@ -133,30 +133,35 @@ def test_threads_agree(approx, samplewise):
         torch.testing.assert_close(c1, c4, rtol=1e-12, atol=1e-12 * float(c1.detach().abs().max()))
 
 
+def _check_against_reference_op(preds, args, rtol, atol, grad_rtol, grad_atol):
+    """torch.ops.softset_fast.soft_counts(preds, *args) and its gradient vs the reference op
+    (computed on the CPU), with a random upstream gradient; both finite."""
+    from softset_fast import reference
+    counts = torch.ops.softset_fast.soft_counts(preds, *args)
+    ref_preds = preds.detach().cpu().requires_grad_(True)
+    expected = reference.soft_counts(ref_preds, *[a.cpu() if isinstance(a, torch.Tensor) else a for a in args])
+    torch.testing.assert_close(counts.cpu(), expected, rtol=rtol, atol=atol)
+    upstream = torch.randn(expected.shape, dtype=expected.dtype)
+    (grad,) = torch.autograd.grad((counts * upstream.to(counts.device)).sum(), preds)
+    (expected_grad,) = torch.autograd.grad((expected * upstream).sum(), ref_preds)
+    torch.testing.assert_close(grad.cpu().double(), expected_grad.double(), rtol=grad_rtol, atol=grad_atol)
+    assert torch.isfinite(counts).all() and torch.isfinite(grad).all()
+
+
 @pytest.mark.parametrize("k", [10.0, 150.0, 169.0, 171.0, 290.0, 400.0])
 @pytest.mark.parametrize("num_t", [8, 9])
 def test_steep_sigmoid_matches_the_reference_op(op_device, k, num_t):
     # Far outside [0, 1] too: exp(-k (p - τ)) then spans the whole float64 range, where the
     # kernels' factorised sigmoid (one exp per sample, thresholds sharing divisions) must
     # hand over to the direct formula instead of overflowing.
-    from softset_fast import reference
     preds = torch.cat([torch.rand(61, dtype=torch.float64), torch.linspace(-2.5, 3.5, 40, dtype=torch.float64)])
     preds = preds.view(1, 1, -1).to(op_device).requires_grad_(True)
     target = torch.rand(preds.shape, device=op_device) < 0.5
     grid = coefficient_table(resolve_thresholds(num_t, "sigmoid", op_device), "sigmoid", 0.2)
-    args = [target, None, grid, "sigmoid", k, 0, None, False]
-    counts = torch.ops.softset_fast.soft_counts(preds, *args)
-    ref_preds = preds.detach().cpu().requires_grad_(True)
-    expected = reference.soft_counts(ref_preds, *[a.cpu() if isinstance(a, torch.Tensor) else a for a in args])
-    torch.testing.assert_close(counts.cpu(), expected, rtol=1e-10, atol=1e-300)
-    assert torch.isfinite(counts).all()
-    upstream = torch.randn(expected.shape, dtype=torch.float64)
-    (grad,) = torch.autograd.grad((counts * upstream.to(op_device)).sum(), preds)
-    (expected_grad,) = torch.autograd.grad((expected * upstream).sum(), ref_preds)
-    # atol: the reference differentiates torch.sigmoid as s (1 - s), which cancels where
-    # s rounds to 1 (absolute error ~ k·T·1e-16); the kernels use u s² and are exact there.
-    torch.testing.assert_close(grad.cpu(), expected_grad, rtol=1e-10, atol=1e-12)
-    assert torch.isfinite(grad).all()
+    # Gradient atol: the reference differentiates torch.sigmoid as s (1 - s), which cancels
+    # where s rounds to 1 (absolute error ~ k·T·1e-16); the kernels use u s², exact there.
+    _check_against_reference_op(preds, [target, None, grid, "sigmoid", k, 0, None, False],
+                                rtol=1e-10, atol=1e-300, grad_rtol=1e-10, grad_atol=1e-12)
 
 
 @pytest.mark.parametrize("isa", ["baseline", "default"])
@@ -168,7 +173,6 @@ def test_cpu_sigmoid_copies_match_the_reference_op(monkeypatch, isa, num_t, labe
     # both); SOFTSET_FAST_CPU_ISA=baseline forces the copy every x86-64 CPU runs.
     if unavailable_reason("cpu") is not None:
         pytest.skip(unavailable_reason("cpu"))
-    from softset_fast import reference
     if isa == "baseline":
         monkeypatch.setenv("SOFTSET_FAST_CPU_ISA", "baseline")
     else:
@@ -183,14 +187,8 @@ def test_cpu_sigmoid_copies_match_the_reference_op(monkeypatch, isa, num_t, labe
     weight = torch.rand(target.shape, dtype=torch.float64 if dtype == torch.float64 else torch.float32)
     grid = coefficient_table(resolve_thresholds(num_t, "sigmoid", "cpu"), "sigmoid", 0.2)
     rtol = 1e-10 if dtype == torch.float64 else 1e-5
+    # bfloat16 gradients: both sides round to bfloat16 (8 bits), one ulp apart at most.
+    grad_rtol, grad_atol = (1e-2, 1e-4) if dtype == torch.bfloat16 else (rtol, 1e-6 * rtol)
     for samplewise in (False, True):
-        args = [target, weight, grid, "sigmoid", 10.0, num_classes, None, samplewise]
-        counts = torch.ops.softset_fast.soft_counts(preds, *args)
-        ref_preds = preds.detach().requires_grad_(True)
-        expected = reference.soft_counts(ref_preds, *args)
-        torch.testing.assert_close(counts, expected, rtol=rtol, atol=1e-6 * rtol)
-        upstream = torch.randn(expected.shape, dtype=expected.dtype)
-        (grad,) = torch.autograd.grad((counts * upstream).sum(), preds)
-        (expected_grad,) = torch.autograd.grad((expected * upstream).sum(), ref_preds)
-        torch.testing.assert_close(grad.double(), expected_grad.double(), rtol=rtol if dtype != torch.bfloat16 else 1e-2,
-                                   atol=1e-6 * rtol if dtype != torch.bfloat16 else 1e-4)
+        _check_against_reference_op(preds, [target, weight, grid, "sigmoid", 10.0, num_classes, None, samplewise],
+                                    rtol=rtol, atol=1e-6 * rtol, grad_rtol=grad_rtol, grad_atol=grad_atol)
