@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from ._grid import coefficient_table, resolve_thresholds
-from ._prepare import accumulation_dtype, check_options, prepare
+from ._prepare import accumulation_dtype, check_options
 
 
 def heaviside(p: torch.Tensor, grid: torch.Tensor, approx: str, k: float = 10.0) -> torch.Tensor:
