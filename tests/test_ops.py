@@ -192,3 +192,17 @@ def test_cpu_sigmoid_copies_match_the_reference_op(monkeypatch, isa, num_t, labe
     for samplewise in (False, True):
         _check_against_reference_op(preds, [target, weight, grid, "sigmoid", 10.0, num_classes, None, samplewise],
                                     rtol=rtol, atol=1e-6 * rtol, grad_rtol=grad_rtol, grad_atol=grad_atol)
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")])
+@pytest.mark.parametrize("column", [0, 1, 2])
+def test_cpu_op_rejects_a_non_finite_grid(bad, column):
+    # The public API validates thresholds; a grid passed to the op directly is checked
+    # by the kernel too: its merged, sorted breakpoint list needs finite values.
+    if unavailable_reason("cpu") is not None:
+        pytest.skip(unavailable_reason("cpu"))
+    grid = coefficient_table(resolve_thresholds(5, "linear", "cpu"), "linear", 0.2)
+    grid[2, column] = bad
+    preds = torch.rand(1, 1, 50)
+    with pytest.raises(RuntimeError, match="finite"):
+        torch.ops.softset_fast.soft_counts(preds, preds > 0.5, None, grid, "linear", 10.0, 0, None, False)
