@@ -138,10 +138,7 @@ struct Gradient {
   bool avx2_fma;  // sigmoid: run the AVX2 + FMA copy
 
   void operator()(int64_t begin, int64_t end) const {
-    if constexpr (A == Approx::kSigmoid) {
-      if (avx2_fma) return run_avx2_fma(*this, begin, end);
-    }
-    run(begin, end);
+    run_best_copy<A == Approx::kSigmoid>(*this, avx2_fma, begin, end);
   }
 
   SOFTSET_ALWAYS_INLINE void run(int64_t begin, int64_t end) const {

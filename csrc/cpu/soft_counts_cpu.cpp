@@ -121,8 +121,6 @@ Problem make_problem(const at::Tensor& preds, const at::Tensor& target, const c1
     pr.tau[t] = g[t * kGridColumns + kTau];
     pr.a[t] = g[t * kGridColumns + kA];
     pr.b[t] = g[t * kGridColumns + kB];
-  }
-  for (int64_t t = 0; t < pr.T; ++t) {
     TORCH_CHECK(std::isfinite(pr.tau[t]) && std::isfinite(pr.a[t]) && std::isfinite(pr.b[t]), op_name,
                 ": grid columns tau, a, b (0, 1, 2) must be finite");
   }
@@ -252,10 +250,7 @@ struct Accumulate {
   bool avx2_fma;  // sigmoid: run the AVX2 + FMA copy
 
   void operator()(int64_t begin, int64_t end, double* hist, int64_t class_stride) const {
-    if constexpr (A == Approx::kSigmoid) {
-      if (avx2_fma) return run_avx2_fma(*this, begin, end, hist, class_stride);
-    }
-    run(begin, end, hist, class_stride);
+    run_best_copy<A == Approx::kSigmoid>(*this, avx2_fma, begin, end, hist, class_stride);
   }
 
   SOFTSET_ALWAYS_INLINE void run(int64_t begin, int64_t end, double* hist, int64_t class_stride) const {

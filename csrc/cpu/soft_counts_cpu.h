@@ -246,6 +246,16 @@ SOFTSET_TARGET_AVX2 void run_avx2_fma(const Kernel& kernel, Args... args) {
   kernel.run(args...);
 }
 
+// kernel.run(args...), in the AVX2 + FMA copy when the kernel has one (HasCopy) and this
+// op call may use it (avx2_fma = use_avx2_fma()).
+template <bool HasCopy, typename Kernel, typename... Args>
+void run_best_copy(const Kernel& kernel, bool avx2_fma, Args... args) {
+  if constexpr (HasCopy) {
+    if (avx2_fma) return run_avx2_fma(kernel, args...);
+  }
+  kernel.run(args...);
+}
+
 // The CPU kernels pair thresholds, one division for two sigmoids: 1 / (x_a x_b) with
 // x = 1 + e·exp(k τ) <= 1 + exp(2 · bound), so the product stays finite (< 1.8e308)
 // only while |k p|, |k τ| <= 170, tighter than softset_common.h's bound.
