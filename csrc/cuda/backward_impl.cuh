@@ -129,9 +129,8 @@ __global__ void __launch_bounds__(kThreads) linear_backward_kernel(
     const double* __restrict__ a_g, const double* __restrict__ b_g, const double2* __restrict__ U_g,
     const double2* __restrict__ V_g, Split split, int64_t len, P* __restrict__ out) {
   extern __shared__ __align__(16) unsigned char smem[];
-  const int64_t g = blockIdx.x / split.chunks;
-  const int64_t begin = (blockIdx.x % split.chunks) * split.chunk;
-  const int64_t end = min(len, begin + split.chunk);
+  const BlockRange range = block_range(split, len);
+  const int64_t g = range.g, begin = range.begin, end = range.end;
   const double2* Ug = U_g + g * (T + 1);
   const double2* Vg = V_g + g * (T + 1);
   // Generic pointers: shared copies when they fit, the global tables otherwise.
@@ -191,9 +190,8 @@ __global__ void __launch_bounds__(kThreads) sigmoid_backward_kernel(Reader<P, TT
                                                                     Split split, int64_t len, P* __restrict__ out) {
   using S = acc_t<P>;
   extern __shared__ __align__(16) unsigned char smem[];
-  const int64_t g = blockIdx.x / split.chunks;
-  const int64_t begin = (blockIdx.x % split.chunks) * split.chunk;
-  const int64_t end = min(len, begin + split.chunk);
+  const BlockRange range = block_range(split, len);
+  const int64_t g = range.g, begin = range.begin, end = range.end;
   const S* table = table_g + g * T * 4;
   if (use_smem) {
     S* st = reinterpret_cast<S*>(smem);

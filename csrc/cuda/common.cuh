@@ -183,6 +183,16 @@ struct Split {
   int64_t chunk;   // positions per chunk
 };
 
+// This block's group g and its chunk [begin, end) of the group's len positions.
+struct BlockRange {
+  int64_t g, begin, end;
+};
+
+__device__ __forceinline__ BlockRange block_range(const Split& split, int64_t len) {
+  const int64_t begin = (blockIdx.x % split.chunks) * split.chunk;
+  return BlockRange{static_cast<int64_t>(blockIdx.x / split.chunks), begin, min(len, begin + split.chunk)};
+}
+
 inline Split make_split(int64_t groups, int64_t len, int sm_count, int blocks_per_sm, int64_t min_chunk) {
   Split s;
   const int64_t want = static_cast<int64_t>(sm_count) * blocks_per_sm;

@@ -48,6 +48,19 @@ __global__ void build_buckets_kernel(const double* __restrict__ grid, int T, int
   buckets[u] = r;
 }
 
+// Copies a block's look-up data into shared memory (no barrier: callers add theirs):
+// a = column 1 (linear) or tau (step), b = column 2 (linear), and the bucket table.
+template <bool kLinear>
+__device__ __forceinline__ void stage_grid(const double* __restrict__ grid, int T, int B,
+                                           const int4* __restrict__ buckets_g, double* a, double* b,
+                                           int4* buckets) {
+  for (int i = threadIdx.x; i < T; i += kThreads) {
+    a[i] = grid[static_cast<int64_t>(i) * kGridCols + (kLinear ? 1 : 0)];
+    b[i] = kLinear ? grid[static_cast<int64_t>(i) * kGridCols + 2] : 0.0;
+  }
+  for (int i = threadIdx.x; i < B; i += kThreads) buckets[i] = buckets_g[i];
+}
+
 // ---- histogram path -------------------------------------------------------------
 // Shared layout: a[T], b[T] (double), buckets[B] (int4), hist[F * R] (H), F = 8 (T + 1).
 // hist index f = (h * (T + 1) + bin) * 4 + q, h = 0 for s1 bins, 1 for s3 bins,
@@ -68,17 +81,12 @@ __global__ void __launch_bounds__(kThreads) hist_kernel(Reader<P, TT, acc_t<P>> 
   int4* buckets = reinterpret_cast<int4*>(b + T);
   H* hist = reinterpret_cast<H*>(buckets + B);
   const int F = 8 * (T + 1);
-  for (int i = threadIdx.x; i < T; i += kThreads) {
-    a[i] = grid[static_cast<int64_t>(i) * kGridCols + (kLinear ? 1 : 0)];
-    b[i] = kLinear ? grid[static_cast<int64_t>(i) * kGridCols + 2] : 0.0;
-  }
-  for (int i = threadIdx.x; i < B; i += kThreads) buckets[i] = buckets_g[i];
+  stage_grid<kLinear>(grid, T, B, buckets_g, a, b, buckets);
   for (int i = threadIdx.x; i < F * R; i += kThreads) hist[i] = H(0);
   __syncthreads();
 
-  const int64_t g = blockIdx.x / split.chunks;
-  const int64_t begin = (blockIdx.x % split.chunks) * split.chunk;
-  const int64_t end = min(len, begin + split.chunk);
+  const BlockRange range = block_range(split, len);
+  const int64_t g = range.g, begin = range.begin, end = range.end;
   const bool vec = rd.vector_ok(g, begin);
   const int r = threadIdx.x & (R - 1);
   const int off3 = 4 * (T + 1);
@@ -226,9 +234,8 @@ __global__ void __launch_bounds__(kThreads) direct_kernel(Reader<P, TT, acc_t<P>
   __shared__ double warp_part[kWarps][kTChunk][2];
   __shared__ typename Reduce::TempStorage reduce_temp;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int64_t g = blockIdx.x / split.chunks;
-  const int64_t begin = (blockIdx.x % split.chunks) * split.chunk;
-  const int64_t end = min(len, begin + split.chunk);
+  const BlockRange range = block_range(split, len);
+  const int64_t g = range.g, begin = range.begin, end = range.end;
   const bool vec = rd.vector_ok(g, begin);
   double* my_partial = partial + static_cast<int64_t>(blockIdx.x) * T * 2;
   const S k_s = static_cast<S>(k);
@@ -347,17 +354,12 @@ __global__ void __launch_bounds__(kThreads) hist32_kernel(Reader<P, TT, acc_t<P>
   int4* buckets = reinterpret_cast<int4*>(b + T);
   unsigned* words = reinterpret_cast<unsigned*>(buckets + B);
   const int W = hist32_words(T, kLinear);
-  for (int i = threadIdx.x; i < T; i += kThreads) {
-    a[i] = grid[static_cast<int64_t>(i) * kGridCols + (kLinear ? 1 : 0)];
-    b[i] = kLinear ? grid[static_cast<int64_t>(i) * kGridCols + 2] : 0.0;
-  }
-  for (int i = threadIdx.x; i < B; i += kThreads) buckets[i] = buckets_g[i];
+  stage_grid<kLinear>(grid, T, B, buckets_g, a, b, buckets);
   for (int i = threadIdx.x; i < W * R; i += kThreads) words[i] = 0u;
   __syncthreads();
 
-  const int64_t g = blockIdx.x / split.chunks;
-  const int64_t begin = (blockIdx.x % split.chunks) * split.chunk;
-  const int64_t end = min(len, begin + split.chunk);
+  const BlockRange range = block_range(split, len);
+  const int64_t g = range.g, begin = range.begin, end = range.end;
   const bool vec = rd.vector_ok(g, begin);
   const int r = threadIdx.x & (R - 1);
   const int F = 8 * (T + 1), off3 = 4 * (T + 1);
@@ -449,9 +451,8 @@ __global__ void __launch_bounds__(kThreads, 2) direct_regs_kernel(Reader<P, TT, 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   for (int i = threadIdx.x; i < T * kGridCols; i += kThreads) coef[i / kGridCols][i % kGridCols] = grid[i];
   __syncthreads();
-  const int64_t g = blockIdx.x / split.chunks;
-  const int64_t begin = (blockIdx.x % split.chunks) * split.chunk;
-  const int64_t end = min(len, begin + split.chunk);
+  const BlockRange range = block_range(split, len);
+  const int64_t g = range.g, begin = range.begin, end = range.end;
   const bool vec = rd.vector_ok(g, begin);
   const S k_s = static_cast<S>(k);
   double s1[kRegT], s0[kRegT];
@@ -561,6 +562,21 @@ inline Plan make_plan(const Problem& p, bool deterministic) {
     const size_t hbytes = sizeof(double);
     plan.B = bucket_count(p.T);
     const size_t fits = static_cast<size_t>(p.max_smem_optin);
+    // Replicas R (halved from 32) while they fit in ~100 KB of shared memory and cost no
+    // more than ~4 zeroings per element (positions per block if ~4 blocks per SM shared the
+    // groups); then the blocks per SM that memory allows, and the split.
+    const size_t budget = std::min<size_t>(fits, 100 * 1024);
+    const int64_t per_block_hint = std::max<int64_t>(len / std::max<int64_t>(1, (p.sm_count * 4) / std::max<int64_t>(1, groups)), 1);
+    auto finish = [&](int64_t words_per_replica, auto smem_bytes) {
+      int R = 32;
+      while (R > 1 && (smem_bytes(R) > budget || words_per_replica * R > 4 * per_block_hint)) R /= 2;
+      plan.use_hist = true;
+      plan.R = R;
+      plan.smem = smem_bytes(R);
+      plan.blocks_per_sm = static_cast<int>(std::max<size_t>(1, std::min<size_t>(4, (228 * 1024) / (plan.smem + 1024))));
+      plan.split = make_split(groups, len, p.sm_count, plan.blocks_per_sm, 8192);
+      return plan;
+    };
     // hist32: hard targets (integers, bool or class indices) and no weight; <= 2^31 elements
     // per group so that p keeps >= 31 fixed-point bits.
     const bool linear = p.approx == Approx::Linear;
@@ -568,37 +584,14 @@ inline Plan make_plan(const Problem& p, bool deterministic) {
                              p.target_dtype == DType::Int32 || p.target_dtype == DType::Int64;
     if ((p.forward_variant & kForwardHist32) && hard_target && p.weight == nullptr && len <= (int64_t(1) << 31) &&
         hist32_smem_bytes(p.T, plan.B, 1, linear) <= fits) {
-      plan.use_hist = true;
       plan.hist32 = true;
       int bits = 0;
       while ((int64_t(1) << bits) < len) ++bits;
       plan.kfix = 62 - bits;
-      const size_t budget = std::min<size_t>(fits, 100 * 1024);
-      const int64_t per_block_hint = std::max<int64_t>(len / std::max<int64_t>(1, (p.sm_count * 4) / std::max<int64_t>(1, groups)), 1);
-      int R = 32;
-      while (R > 1 && (hist32_smem_bytes(p.T, plan.B, R, linear) > budget ||
-                       static_cast<int64_t>(hist32_words(p.T, linear)) * R > 4 * per_block_hint))
-        R /= 2;
-      plan.R = R;
-      plan.smem = hist32_smem_bytes(p.T, plan.B, R, linear);
-      plan.blocks_per_sm = static_cast<int>(std::max<size_t>(1, std::min<size_t>(4, (228 * 1024) / (plan.smem + 1024))));
-      plan.split = make_split(groups, len, p.sm_count, plan.blocks_per_sm, 8192);
-      return plan;
+      return finish(hist32_words(p.T, linear), [&](int R) { return hist32_smem_bytes(p.T, plan.B, R, linear); });
     }
     if (hist_smem_bytes(p.T, plan.B, 1, hbytes) <= fits) {
-      plan.use_hist = true;
-      // Replicas while they fit in ~100 KB and cost no more than ~4 zeroings per element.
-      const size_t budget = std::min<size_t>(fits, 100 * 1024);
-      const int64_t per_block_hint = std::max<int64_t>(len / std::max<int64_t>(1, (p.sm_count * 4) / std::max<int64_t>(1, groups)), 1);
-      int R = 32;
-      while (R > 1 && (hist_smem_bytes(p.T, plan.B, R, hbytes) > budget ||
-                       static_cast<int64_t>(8 * (p.T + 1)) * R > 4 * per_block_hint))
-        R /= 2;
-      plan.R = R;
-      plan.smem = hist_smem_bytes(p.T, plan.B, R, hbytes);
-      plan.blocks_per_sm = static_cast<int>(std::max<size_t>(1, std::min<size_t>(4, (228 * 1024) / (plan.smem + 1024))));
-      plan.split = make_split(groups, len, p.sm_count, plan.blocks_per_sm, 8192);
-      return plan;
+      return finish(8 * (p.T + 1), [&](int R) { return hist_smem_bytes(p.T, plan.B, R, hbytes); });
     }
   }
   plan.direct_regs = (p.forward_variant & kForwardDirectRegs) && p.T <= kRegT;
