@@ -42,6 +42,7 @@ from torch.library import triton_op, wrap_triton
 
 from . import _triton_kernels as K
 from ._autograd import backward_through, setup_context
+from ._op_checks import check_op_args
 
 APPROX_CODES = {"linear": K.LINEAR, "sigmoid": K.SIGMOID, "step": K.STEP}
 # From this many thresholds on, linear / step use the O(N + T) histogram forward (non-deterministic).
@@ -79,49 +80,6 @@ def _variant() -> str:
     if variant not in VARIANTS:
         raise ValueError(f"SOFTSET_FAST_TRITON_VARIANT must be one of {VARIANTS}, got {variant!r}")
     return variant
-
-
-def _check_arguments(preds, target, weight, grid, approx, k, num_classes, ignore_index) -> None:
-    """The metadata checks of the C++ op (csrc/cpu/soft_counts_cpu.cpp), same messages: direct op calls
-    skip the Python validation. The grid's order is checked when its rows are built (_grid_rows)."""
-    def check(ok, message):
-        if not ok:
-            raise RuntimeError(f"{_OP}: {message}")
-
-    check(preds.dim() == 3, f"preds must have shape [N, C, L], got {list(preds.shape)}")
-    check(preds.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64),
-          f"preds must be float16, bfloat16, float32 or float64, got {preds.dtype}")
-    check(target.device == preds.device, f"target must be on preds' device {preds.device}, got {target.device}")
-    check(grid.device == preds.device, f"grid must be on preds' device {preds.device}, got {grid.device}")
-    check(target.dtype in (torch.bool, torch.uint8, torch.int32, torch.int64, torch.float16, torch.bfloat16,
-                           torch.float32, torch.float64),
-          f"target must be bool, uint8, int32, int64, float16, bfloat16, float32 or float64, got {target.dtype}")
-    check(num_classes >= 0, f"num_classes must be >= 0, got {num_classes}")
-    batch, classes, length = preds.shape
-    if num_classes > 0:
-        check(num_classes == classes, f"num_classes={num_classes} does not match preds.shape[1]={classes}")
-        check(target.dim() == 2 and tuple(target.shape) == (batch, length),
-              f"target must hold class indices of shape [N, L] = [{batch}, {length}], got {list(target.shape)}")
-        check(not target.is_floating_point() and target.dtype != torch.bool,
-              f"target must be an integer tensor of class indices when num_classes > 0, got {target.dtype}")
-        check(ignore_index is None or ignore_index < 0 or ignore_index >= classes,
-              f"ignore_index={ignore_index} lies inside the class range [0, {classes}); choose a value outside "
-              f"it (e.g. -100 or 255)")
-    else:
-        check(target.shape == preds.shape,
-              f"target must have the shape of preds {list(preds.shape)}, got {list(target.shape)}")
-    if weight is not None:
-        check(weight.device == preds.device, f"weight must be on preds' device {preds.device}, got {weight.device}")
-        check(weight.shape == target.shape,
-              f"weight must have the shape of target {list(target.shape)}, got {list(weight.shape)}")
-        check(weight.is_floating_point(), f"weight must be floating point, got {weight.dtype}")
-    check(grid.dim() == 2 and grid.shape[1] == 8 and grid.shape[0] >= 1,
-          f"grid must be the coefficient table [T, 8] with T >= 1, got {list(grid.shape)}")
-    check(grid.dtype == torch.float64, f"grid must be float64, got {grid.dtype}")
-    if approx not in APPROX_CODES:
-        raise RuntimeError(f"{_OP}: approx must be 'linear', 'sigmoid' or 'step', got '{approx}'")
-    if approx == "sigmoid":
-        check(math.isfinite(k) and k > 0, f"k must be a finite number > 0 for approx='sigmoid', got {k}")
 
 
 def _round_float32(x: torch.Tensor, up: bool) -> torch.Tensor:
@@ -258,7 +216,7 @@ def _histogram_to_sums(hist: torch.Tensor, grid: torch.Tensor, approx: str) -> t
 def triton_soft_counts(preds: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None, grid: torch.Tensor,
                        approx: str, k: float, num_classes: int, ignore_index: int | None,
                        samplewise: bool) -> torch.Tensor:
-    _check_arguments(preds, target, weight, grid, approx, k, num_classes, ignore_index)
+    check_op_args(_OP, preds, target, weight, grid, approx, k, num_classes, ignore_index)
     batch, classes, length = preds.shape
     num_t = grid.shape[0]
     groups = batch if samplewise else 1
@@ -338,7 +296,7 @@ def _linear_table(g_a: torch.Tensor, g_b: torch.Tensor, grid: torch.Tensor) -> t
 def triton_soft_counts_backward(grad: torch.Tensor, preds: torch.Tensor, target: torch.Tensor,
                                 weight: torch.Tensor | None, grid: torch.Tensor, approx: str, k: float,
                                 num_classes: int, ignore_index: int | None, samplewise: bool) -> torch.Tensor:
-    _check_arguments(preds, target, weight, grid, approx, k, num_classes, ignore_index)
+    check_op_args(_OP, preds, target, weight, grid, approx, k, num_classes, ignore_index)
     batch, classes, length = preds.shape
     num_t = grid.shape[0]
     expected = (batch if samplewise else 1, classes, num_t, 4)
