@@ -35,7 +35,7 @@ def _decide_cuda():
 
 def extensions():
     use_cuda, why = _decide_cuda()
-    sources = [os.path.join("csrc", "softset.cpp"), os.path.join("csrc", "autograd.cpp")] + sorted(
+    sources = [os.path.join("csrc", name) for name in ("softset.cpp", "autograd.cpp", "op_checks.cpp")] + sorted(
         glob.glob(os.path.join("csrc", "cpu", "*.cpp")))
     debug = _flag("SOFTSET_FAST_DEBUG")
     cxx = ["-O0", "-g"] if debug else ["-O3"]
@@ -58,8 +58,8 @@ def extensions():
 
 
 def base_version():
-    """The one version string, kept in softset_fast/__init__.py."""
-    with open(os.path.join(ROOT, "softset_fast", "__init__.py")) as f:
+    """The one version string, kept in softset_fast/_version.py."""
+    with open(os.path.join(ROOT, "softset_fast", "_version.py")) as f:
         return re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
 
 

@@ -24,8 +24,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import softset_fast  # noqa: E402
-from softset_fast._backends import unavailable_reason  # noqa: E402
-from softset_fast.bench import measure_time  # noqa: E402
+from softset_fast.backends.registry import unavailable_reason  # noqa: E402
+from softset_fast.cli.bench import measure_time  # noqa: E402
 
 CASES = [("linear", 9), ("linear", 1000), ("step", 9), ("step", 1000), ("sigmoid", 9)]
 # Forward variants of the CUDA backend (SOFTSET_CUDA_FORWARD, read by the op on every call).

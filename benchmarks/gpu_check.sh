@@ -53,7 +53,7 @@ step build 150 env TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}" SOFTSET_F
   MAX_JOBS="${MAX_JOBS:-16}" $PY setup.py build_ext --inplace
 $PY -c "
 import torch, softset_fast
-from softset_fast._backends import available_backends
+from softset_fast.backends.registry import available_backends
 print('available backends:', available_backends())
 print('CUDA kernel registered:', torch._C._dispatch_has_kernel_for_dispatch_key('softset_fast::soft_counts', 'CUDA'))
 " 2>&1 | tee -a "$OUT/env.log"

@@ -1,4 +1,4 @@
-"""pytest-benchmark over providers × modes × sizes, driving the harness of softset_fast.bench.
+"""pytest-benchmark over providers × modes × sizes, driving the harness of softset_fast.cli.bench.
 
 Not part of the default test run (pyproject's testpaths is tests/ and addopts disables
 benchmarks). Run with:
@@ -11,7 +11,7 @@ provider that is not built here or whose estimated memory exceeds what is availa
 import pytest
 import torch
 
-from softset_fast import bench
+from softset_fast.cli import bench
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 SF_PROVIDERS = bench.default_providers(DEVICE)

@@ -4,13 +4,13 @@ Implements Tsoi et al., "Bridging the Gap: Unifying the Training and Evaluation
 of Neural Network Binary Classifiers" (NeurIPS 2022) with fused kernels.
 """
 from . import metrics, reference
-from ._backends import available_backends
+from .backends.registry import available_backends
 from ._config import show_config
+from ._version import __version__
 from .confusion import soft_confusion_matrix
 from .losses import (AccuracyLoss, AUROCLoss, FBetaLoss, SoftSetLoss, accuracy_loss, auroc_loss, f1_loss,
                      fbeta_loss, metric_loss)
 
-__version__ = "0.1.0"
 
 __all__ = [
     "soft_confusion_matrix", "available_backends", "metrics", "reference",

@@ -12,7 +12,8 @@ import sys
 
 import torch
 
-from ._backends import BACKENDS, available_backends, unavailable_reason
+from ._version import __version__
+from .backends.registry import BACKENDS, available_backends, unavailable_reason
 
 
 def build_info() -> dict | None:
@@ -48,7 +49,7 @@ def torch_mismatch(built: dict | None = None) -> str | None:
 def _extension_cuda() -> tuple[str | None, str | None]:
     """(CUDA version the extension's kernels were compiled with, the mismatch with torch's CUDA or None)."""
     try:
-        from . import _cuda_check
+        from .backends import cuda_check as _cuda_check
     except ImportError:  # the extension did not load
         return None, None
     built = _cuda_check.extension_cuda_version()
@@ -66,7 +67,6 @@ def _parallel_backend() -> str:
 
 def config() -> dict:
     """The facts of show_config() as a dict, without printing."""
-    from . import __version__  # the package sets it after importing this module
     built = build_info()
     reasons = {name: unavailable_reason(name) for name in BACKENDS}
     extension_cuda, cuda_mismatch = _extension_cuda()

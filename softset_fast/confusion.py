@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from ._backends import counts_function, resolve_backend
-from ._prepare import prepare
+from ._prepare import Prepared, prepare
+from .backends.registry import counts_function, resolve_backend
 
 
 def soft_confusion_matrix(preds: torch.Tensor, target: torch.Tensor, *, thresholds=None, approx: str = "linear",
@@ -48,10 +48,14 @@ def soft_confusion_matrix(preds: torch.Tensor, target: torch.Tensor, *, threshol
     prepared = prepare(preds, target, thresholds=thresholds, approx=approx, delta=delta, k=k, task=task,
                        num_classes=num_classes, weight=weight, ignore_index=ignore_index,
                        multidim_average=multidim_average, from_logits=from_logits, validate_args=validate_args)
-    name = resolve_backend(backend, prepared.preds.device)
-    counts = counts_function(name)(prepared.preds, prepared.target, prepared.weight, prepared.grid,
-                                   prepared.approx, prepared.k, prepared.num_classes, prepared.ignore_index,
-                                   prepared.samplewise)
+    soft_counts = counts_function(resolve_backend(backend, prepared.preds.device))
+    return counts_of_prepared(prepared, soft_counts, sync_dist, process_group)
+
+
+def counts_of_prepared(prepared: Prepared, soft_counts, sync_dist: bool, process_group) -> torch.Tensor:
+    """Runs the op ``soft_counts`` on prepared inputs, sums over ranks if asked, shapes the result."""
+    counts = soft_counts(prepared.preds, prepared.target, prepared.weight, prepared.grid, prepared.approx,
+                         prepared.k, prepared.num_classes, prepared.ignore_index, prepared.samplewise)
     if sync_dist:
         from .distributed import all_reduce_counts
         counts = all_reduce_counts(counts, process_group, samplewise=prepared.samplewise)

@@ -16,7 +16,7 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import softset_fast  # noqa: E402
-from softset_fast._backends import unavailable_reason
+from softset_fast.backends.registry import unavailable_reason
 
 FUSED_BACKENDS = ("cpu", "triton", "cuda")
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
-from softset_fast.__main__ import main
-from softset_fast.demo import read_csv
+from softset_fast.cli.main import main
+from softset_fast.cli.demo import read_csv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TAUS = [t / 10 for t in range(1, 10)]

@@ -10,7 +10,7 @@ import torch
 
 import softset_fast
 from softset_fast import _config
-from softset_fast._backends import BACKENDS, available_backends, unavailable_reason
+from softset_fast.backends.registry import BACKENDS, available_backends, unavailable_reason
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -9,7 +9,7 @@ import torch
 
 import softset_fast
 from softset_fast import reference
-from softset_fast._backends import resolve_backend, unavailable_reason
+from softset_fast.backends.registry import resolve_backend, unavailable_reason
 
 pytestmark = pytest.mark.cuda
 

@@ -11,13 +11,13 @@ import torch
 
 import softset_fast as sf
 from softset_fast import reference
-from softset_fast._backends import unavailable_reason
+from softset_fast.backends.registry import unavailable_reason
 from softset_fast._grid import coefficient_table, resolve_thresholds
 
 if unavailable_reason("triton") is not None:
     pytest.skip(f"triton backend unavailable: {unavailable_reason('triton')}", allow_module_level=True)
 
-from softset_fast import triton_ops  # noqa: E402
+from softset_fast.backends import triton_op as triton_ops  # noqa: E402
 
 DEVICE = torch.device("cpu") if os.environ.get("TRITON_INTERPRET") == "1" else torch.device("cuda")
 HIST_T = triton_ops.HISTOGRAM_MIN_T + 5  # linear / step use the histogram forward from HISTOGRAM_MIN_T on
@@ -155,18 +155,6 @@ def test_many_chunks_and_histogram_copies(monkeypatch):
         check_against_reference(preds, target, weight, make_grid(num_t, approx), approx, 0, None, False)
 
 
-@pytest.mark.parametrize("approx, num_t", [("linear", 9), ("sigmoid", 9), ("step", 9), ("linear", HIST_T),
-                                           ("step", HIST_T)])
-def test_first_variant(monkeypatch, approx, num_t):
-    """SOFTSET_FAST_TRITON_VARIANT=v1 (the kept fallback) still matches the reference."""
-    monkeypatch.setenv("SOFTSET_FAST_TRITON_VARIANT", "v1")
-    preds, target, weight = make_inputs((2, 2, 41), "multilabel", torch.float32, target_dtype=torch.bool)
-    check_against_reference(preds, target, weight, make_grid(num_t, approx), approx, 0, None, False)
-    monkeypatch.setenv("SOFTSET_FAST_TRITON_VARIANT", "v3")
-    with pytest.raises(ValueError, match="SOFTSET_FAST_TRITON_VARIANT"):
-        triton_ops.soft_counts(preds, target, weight, make_grid(num_t, approx), approx, 10.0, 0, None, False)
-
-
 def test_grid_rows_cache_follows_the_grid():
     """The cached coefficient rows are rebuilt when the grid changes in place, and bad grids are refused."""
     preds, target, _ = make_inputs((1, 1, 101), "binary", torch.float32, target_dtype=torch.bool)
@@ -269,7 +257,7 @@ os.environ.pop("TRITON_INTERPRET", None)
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
-from softset_fast import _triton_kernels as K
+from softset_fast.backends import triton_kernels as K
 
 arch = int(sys.argv[1])
 # Argument types by name (pointers as the fp32-preds / bool-target case unless overridden); the runtime
@@ -284,7 +272,6 @@ kernels = [
     (K._forward_direct_kernel, {"preds_ptr": "*bf16"}, dict(APPROX=1, BLOCK_SIZE=256, T_BLOCK=16, **flags)),
     (K._forward_direct_kernel, {"preds_ptr": "*fp64", "coef_ptr": "*fp64", "weight_ptr": "*fp64"},
      dict(APPROX=0, BLOCK_SIZE=128, T_BLOCK=16, **flags)),
-    (K._forward_direct_kernel_v1, {}, dict(APPROX=0, BLOCK_SIZE=256, T_BLOCK=16, **flags)),
     (K._forward_histogram_kernel, {"preds_ptr": "*fp16"}, dict(APPROX=0, BLOCK_SIZE=1024, **flags)),
     (K._forward_histogram_kernel, {}, dict(APPROX=2, BLOCK_SIZE=1024, **dict(flags, MULTICLASS=True))),
     (K._finish_direct_kernel, {}, dict(T_BLOCK=128)),
@@ -313,4 +300,4 @@ def test_kernels_compile_natively_for_gpu(tmp_path):
     result = subprocess.run([sys.executable, "-c", _NATIVE_COMPILE, "90"], env=env, capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "compiled 12" in result.stdout
+    assert "compiled 11" in result.stdout

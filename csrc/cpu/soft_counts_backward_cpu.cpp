@@ -206,13 +206,7 @@ at::Tensor soft_counts_backward_cpu(const at::Tensor& grad, const at::Tensor& pr
                                     c10::optional<int64_t> ignore_index, bool samplewise) {
   Problem pr = make_problem(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise,
                             "soft_counts_backward");
-  TORCH_CHECK(grad.device() == preds.device(), "soft_counts_backward: grad must be on preds' device ",
-              preds.device(), ", got ", grad.device());
-  const std::vector<int64_t> expected = {pr.G(), pr.C, pr.T, 4};
-  TORCH_CHECK(grad.sizes() == at::IntArrayRef(expected), "soft_counts_backward: grad must have shape ",
-              at::IntArrayRef(expected), " ([G, C, T, 4]), got ", grad.sizes());
-  TORCH_CHECK(at::isFloatingType(grad.scalar_type()), "soft_counts_backward: grad must be floating point, got ",
-              grad.scalar_type());
+  check_backward_grad("soft_counts_backward", grad, preds, OpShape{pr.N, pr.C, pr.L, pr.T, pr.G(), pr.approx});
   const int64_t numel = pr.N * pr.C * pr.L;
   if (pr.approx == Approx::kStep || numel == 0) return at::zeros_like(pr.preds);
 

@@ -31,88 +31,26 @@
 namespace softset {
 namespace cpu {
 
-namespace {
-
-bool floating_preds(at::ScalarType t) {
-  return t == at::kHalf || t == at::kBFloat16 || t == at::kFloat || t == at::kDouble;
-}
-
-bool kernel_target_dtype(at::ScalarType t) {
-  return t == at::kBool || t == at::kByte || t == at::kInt || t == at::kLong || t == at::kHalf ||
-         t == at::kBFloat16 || t == at::kFloat || t == at::kDouble;
-}
-
-}  // namespace
-
 Problem make_problem(const at::Tensor& preds, const at::Tensor& target, const c10::optional<at::Tensor>& weight,
                      const at::Tensor& grid, c10::string_view approx, double k, int64_t num_classes,
                      c10::optional<int64_t> ignore_index, bool samplewise, const char* op_name) {
-  TORCH_CHECK(preds.dim() == 3, op_name, ": preds must have shape [N, C, L], got ", preds.sizes());
-  TORCH_CHECK(floating_preds(preds.scalar_type()), op_name,
-              ": preds must be float16, bfloat16, float32 or float64, got ", preds.scalar_type());
-  TORCH_CHECK(target.device() == preds.device(), op_name, ": target must be on preds' device ", preds.device(),
-              ", got ", target.device());
-  TORCH_CHECK(grid.device() == preds.device(), op_name, ": grid must be on preds' device ", preds.device(),
-              ", got ", grid.device());
-  TORCH_CHECK(kernel_target_dtype(target.scalar_type()), op_name,
-              ": target must be bool, uint8, int32, int64, float16, bfloat16, float32 or float64, got ",
-              target.scalar_type());
-  TORCH_CHECK(num_classes >= 0, op_name, ": num_classes must be >= 0, got ", num_classes);
-  const int64_t N = preds.size(0), C = preds.size(1), L = preds.size(2);
-  if (num_classes > 0) {
-    TORCH_CHECK(num_classes == C, op_name, ": num_classes=", num_classes, " does not match preds.shape[1]=", C);
-    TORCH_CHECK(target.dim() == 2 && target.size(0) == N && target.size(1) == L, op_name,
-                ": target must hold class indices of shape [N, L] = [", N, ", ", L, "], got ", target.sizes());
-    TORCH_CHECK(at::isIntegralType(target.scalar_type(), /*includeBool=*/false), op_name,
-                ": target must be an integer tensor of class indices when num_classes > 0, got ",
-                target.scalar_type());
-    TORCH_CHECK(!ignore_index.has_value() || *ignore_index < 0 || *ignore_index >= C, op_name,
-                ": ignore_index=", ignore_index.value_or(0), " lies inside the class range [0, ", C,
-                "); choose a value outside it (e.g. -100 or 255)");
-  } else {
-    TORCH_CHECK(target.sizes() == preds.sizes(), op_name, ": target must have the shape of preds ", preds.sizes(),
-                ", got ", target.sizes());
-  }
-  const at::ScalarType acc = preds.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  at::Tensor w;
-  if (weight.has_value() && weight->defined()) {
-    TORCH_CHECK(weight->device() == preds.device(), op_name, ": weight must be on preds' device ", preds.device(),
-                ", got ", weight->device());
-    TORCH_CHECK(weight->sizes() == target.sizes(), op_name, ": weight must have the shape of target ",
-                target.sizes(), ", got ", weight->sizes());
-    TORCH_CHECK(at::isFloatingType(weight->scalar_type()), op_name, ": weight must be floating point, got ",
-                weight->scalar_type());
-    w = weight->to(acc).contiguous();
-  }
-  TORCH_CHECK(grid.dim() == 2 && grid.size(1) == kGridColumns && grid.size(0) >= 1, op_name,
-              ": grid must be the coefficient table [T, 8] with T >= 1, got ", grid.sizes());
-  TORCH_CHECK(grid.scalar_type() == at::kDouble, op_name, ": grid must be float64, got ", grid.scalar_type());
-
+  const OpShape shape =
+      check_op_args(op_name, preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise);
   Problem pr;
-  if (approx == "linear") {
-    pr.approx = Approx::kLinear;
-  } else if (approx == "sigmoid") {
-    pr.approx = Approx::kSigmoid;
-    TORCH_CHECK(std::isfinite(k) && k > 0, op_name, ": k must be a finite number > 0 for approx='sigmoid', got ", k);
-  } else if (approx == "step") {
-    pr.approx = Approx::kStep;
-  } else {
-    TORCH_CHECK(false, op_name, ": approx must be 'linear', 'sigmoid' or 'step', got '", std::string(approx), "'");
-  }
+  pr.approx = shape.approx;
   pr.preds = preds.contiguous();
   pr.target = target.contiguous();
-  pr.weight = w;
+  if (weight.has_value() && weight->defined()) pr.weight = weight->to(counts_dtype(preds.scalar_type())).contiguous();
   pr.grid = grid.contiguous();
   pr.k = k;
-  pr.N = N;
-  pr.C = C;
-  pr.L = L;
-  pr.T = grid.size(0);
+  pr.N = shape.N;
+  pr.C = shape.C;
+  pr.L = shape.L;
+  pr.T = shape.T;
   pr.num_classes = num_classes;
   pr.has_ignore = ignore_index.has_value();
   pr.ignore_index = ignore_index.value_or(0);
   pr.samplewise = samplewise;
-
   const double* g = pr.grid.data_ptr<double>();
   pr.tau.resize(pr.T);
   pr.a.resize(pr.T);
@@ -121,17 +59,6 @@ Problem make_problem(const at::Tensor& preds, const at::Tensor& target, const c1
     pr.tau[t] = g[t * kGridColumns + kTau];
     pr.a[t] = g[t * kGridColumns + kA];
     pr.b[t] = g[t * kGridColumns + kB];
-    TORCH_CHECK(std::isfinite(pr.tau[t]) && std::isfinite(pr.a[t]) && std::isfinite(pr.b[t]), op_name,
-                ": grid columns tau, a, b (0, 1, 2) must be finite");
-  }
-  // The segment indices need increasing columns; an unsorted grid would give wrong sums.
-  for (int64_t t = 1; t < pr.T; ++t) {
-    TORCH_CHECK(pr.tau[t] > pr.tau[t - 1], op_name, ": grid thresholds (column 0) must be strictly ascending");
-    if (pr.approx == Approx::kLinear) {
-      TORCH_CHECK(pr.a[t] >= pr.a[t - 1] && pr.b[t] >= pr.b[t - 1], op_name,
-                  ": grid breakpoints a, b (columns 1, 2) must be ascending; build grid with "
-                  "softset_fast._grid.coefficient_table");
-    }
   }
   return pr;
 }
@@ -181,12 +108,15 @@ LinearCells LinearCells::make(const std::vector<double>& a, const std::vector<do
 
 bool use_avx2_fma() {
 #if SOFTSET_CPU_AVX2
+  // Decided once, when the library first runs a kernel. SOFTSET_FAST_CPU_ISA=baseline (read then)
+  // forces the baseline copy, for experiments and the test that runs both copies.
   static const bool supported = [] {
     __builtin_cpu_init();  // no reliance on libgcc's constructor having run in this library
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const char* isa = std::getenv("SOFTSET_FAST_CPU_ISA");
+    const bool forced_baseline = isa != nullptr && std::string(isa) == "baseline";
+    return !forced_baseline && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   }();
-  const char* isa = std::getenv("SOFTSET_FAST_CPU_ISA");  // read per call: tests switch it
-  return supported && !(isa != nullptr && std::string(isa) == "baseline");
+  return supported;
 #else
   return false;
 #endif
@@ -438,8 +368,7 @@ at::Tensor soft_counts_cpu(const at::Tensor& preds, const at::Tensor& target, co
                            c10::optional<int64_t> ignore_index, bool samplewise) {
   Problem pr = make_problem(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise,
                             "soft_counts");
-  const at::ScalarType out_dtype = preds.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  at::Tensor out = at::zeros({pr.G(), pr.C, pr.T, 4}, preds.options().dtype(out_dtype));
+  at::Tensor out = at::zeros({pr.G(), pr.C, pr.T, 4}, preds.options().dtype(counts_dtype(preds.scalar_type())));
   if (pr.N * pr.C * pr.L == 0) return out;  // nothing to count: zeros
 
   const LinearCells linear = pr.approx == Approx::kLinear ? LinearCells::make(pr.a, pr.b) : LinearCells{};
@@ -469,6 +398,19 @@ at::Tensor soft_counts_backward_cpu(const at::Tensor& grad, const at::Tensor& pr
 
 }  // namespace cpu
 }  // namespace softset
+
+namespace softset {
+namespace cpu {
+namespace {
+// The copy of the sigmoid kernels this process runs (show_config reports it; tests check it).
+std::string cpu_isa() { return use_avx2_fma() ? "avx2+fma" : "baseline"; }
+}  // namespace
+}  // namespace cpu
+}  // namespace softset
+
+TORCH_LIBRARY_FRAGMENT(softset_fast, m) {
+  m.def("cpu_isa() -> str", &softset::cpu::cpu_isa);
+}
 
 TORCH_LIBRARY_IMPL(softset_fast, CPU, m) {
   m.impl("soft_counts", &softset::cpu::soft_counts_cpu);

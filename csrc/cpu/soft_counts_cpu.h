@@ -1,5 +1,5 @@
 // Internals shared by the CPU forward (soft_counts_cpu.cpp) and backward
-// (soft_counts_backward_cpu.cpp) kernels: argument checks, the parsed problem,
+// (soft_counts_backward_cpu.cpp) kernels: the checked and parsed problem,
 // grid look-ups, per-element labels and the one dtype/variant dispatch helper.
 #pragma once
 
@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "../op_checks.h"
 #include "../softset_common.h"
 
 // The sigmoid kernels are bound by floating-point throughput, not memory: on x86-64 CPUs

@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 import softset_fast as sf
-from softset_fast._backends import resolve_backend, unavailable_reason
-from softset_fast._progress import progress_bar
+from softset_fast.backends.registry import resolve_backend, unavailable_reason
+from softset_fast.cli.progress import progress_bar
 
 REPORTED = ("f1", "accuracy", "auroc", "precision", "recall")
 CURVES = ("f1", "accuracy", "precision", "recall")   # metric-vs-threshold curves in the plot

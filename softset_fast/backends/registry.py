@@ -11,26 +11,17 @@ import warnings
 import torch
 
 from . import reference
+from .extension import extension_error
 
 BACKENDS = ("reference", "cpu", "cuda", "triton")
 _HOW_TO_BUILD = "reinstall from a checkout with `pip install --no-build-isolation -e .`"
-
-_extension_error: str | None = None
-try:  # registers torch.ops.softset_fast.* (C++ CPU, and CUDA when built)
-    from . import _C  # noqa: F401
-    from . import ops as _ops  # noqa: F401  (fake kernels and autograd)
-except ImportError as err:  # pragma: no cover - depends on the build
-    _extension_error = f"{type(err).__name__}: {err}"
-else:
-    from . import _cuda_check
-    _cuda_check.warn_on_mismatch()
 
 
 _kernel_cache: dict[str, bool] = {}
 
 
 def _has_kernel(key: str) -> bool:
-    if _extension_error is not None:
+    if extension_error is not None:
         return False
     # Cached, and filled at import below: torch.compile(fullgraph=True) can read a dict
     # but not trace the dispatcher query (it returns a non-Tensor).
@@ -46,7 +37,7 @@ for _key in ("CPU", "CUDA"):
 def _triton_usable() -> str | None:
     """None when the Triton backend can run here, else the reason it cannot."""
     try:
-        from . import triton_ops  # noqa: F401
+        from . import triton_op  # noqa: F401
     except ImportError as err:
         return f"the Triton kernels failed to import ({type(err).__name__}: {err}); `pip install triton`"
     if os.environ.get("TRITON_INTERPRET") == "1" or torch.cuda.is_available():
@@ -61,12 +52,12 @@ def unavailable_reason(name: str) -> str | None:
     if name == "cpu":
         if _has_kernel("CPU"):
             return None
-        detail = _extension_error or "the op has no CPU kernel"
+        detail = extension_error or "the op has no CPU kernel"
         return f"the C++ extension softset_fast._C is not built ({detail}); {_HOW_TO_BUILD}"
     if name == "cuda":
         if _has_kernel("CUDA"):
-            from . import _cuda_check
-            return _cuda_check.mismatch()
+            from . import cuda_check
+            return cuda_check.mismatch()
         return ("the extension was built without CUDA; install a CUDA build of torch and the CUDA toolkit, then "
                 "`SOFTSET_FAST_FORCE_CUDA=1 pip install --no-build-isolation -e .`")
     if name == "triton":
@@ -119,6 +110,6 @@ def counts_function(name: str):
     if name in ("cpu", "cuda"):
         return torch.ops.softset_fast.soft_counts
     if name == "triton":
-        from . import triton_ops
-        return triton_ops.soft_counts
+        from . import triton_op
+        return triton_op.soft_counts
     raise ValueError(f"backend must be one of {('auto',) + BACKENDS}, got {name!r}")

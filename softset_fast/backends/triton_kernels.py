@@ -93,71 +93,6 @@ def _count_below(x, table_ptr, T, log2_t, STRICT: tl.constexpr):
     return pos
 
 
-@_jit
-def _forward_direct_kernel_v1(
-    preds_ptr,    # [N, C, L] float16/bfloat16/float32/float64
-    target_ptr,   # [N, C, L] (MULTICLASS=False) or [N, L] class indices
-    weight_ptr,   # target's shape, float32/float64 (unused unless HAS_WEIGHT)
-    coef_ptr,     # [8, T] compute dtype, rows as in the module docstring
-    partial_ptr,  # [S, n_chunks, T, 4] float64: (Σ w·y·H̃, Σ w·y, Σ w(1−y)·H̃, Σ w(1−y)) per chunk
-    C, L, R, seg_len, T, n_chunks, chunk_size, ignore_int, ignore_float,
-    APPROX: tl.constexpr, MULTICLASS: tl.constexpr, HAS_WEIGHT: tl.constexpr, has_ignore,
-    TARGET_FLOAT: tl.constexpr, one_row, BLOCK_SIZE: tl.constexpr, T_BLOCK: tl.constexpr,
-):
-    """Per (segment, chunk of chunk_size elements, block of T_BLOCK thresholds): evaluate H̃ for every
-    element and threshold in registers, reduce, and store the partial sums (no atomics: deterministic).
-    The first version (SOFTSET_FAST_TRITON_VARIANT=v1): reduces across the block every iteration."""
-    COMPUTE: tl.constexpr = coef_ptr.dtype.element_ty
-    pid = tl.program_id(0).to(tl.int64)
-    s = pid // n_chunks
-    chunk = pid - s * n_chunks
-    g = s // C
-    c = s - g * C
-    t_offs = tl.program_id(1) * T_BLOCK + tl.arange(0, T_BLOCK)
-    t_mask = t_offs < T
-    if APPROX == 0:
-        a = tl.load(coef_ptr + 0 * T + t_offs, mask=t_mask, other=0.0)[None, :]
-        b = tl.load(coef_ptr + 1 * T + t_offs, mask=t_mask, other=0.0)[None, :]
-        m1 = tl.load(coef_ptr + 3 * T + t_offs, mask=t_mask, other=0.0)[None, :]
-        m2 = tl.load(coef_ptr + 4 * T + t_offs, mask=t_mask, other=0.0)[None, :]
-        m3 = tl.load(coef_ptr + 5 * T + t_offs, mask=t_mask, other=0.0)[None, :]
-        c2 = tl.load(coef_ptr + 6 * T + t_offs, mask=t_mask, other=0.0)[None, :]
-        c3 = tl.load(coef_ptr + 7 * T + t_offs, mask=t_mask, other=0.0)[None, :]
-    else:
-        tau = tl.load(coef_ptr + 2 * T + t_offs, mask=t_mask, other=0.0)[None, :]
-        kk = tl.load(coef_ptr + 3 * T + t_offs, mask=t_mask, other=0.0)[None, :]
-
-    acc_pos = tl.zeros([T_BLOCK], dtype=tl.float64)
-    acc_neg = tl.zeros([T_BLOCK], dtype=tl.float64)
-    tot_pos = tl.zeros([T_BLOCK], dtype=tl.float64)
-    tot_neg = tl.zeros([T_BLOCK], dtype=tl.float64)
-    start = chunk * chunk_size
-    for off in range(0, chunk_size, BLOCK_SIZE):
-        e = start + off + tl.arange(0, BLOCK_SIZE).to(tl.int64)
-        mask = e < seg_len
-        preds_off, target_off = _element_offsets(g, c, e, C, L, R, one_row, MULTICLASS)
-        p = tl.load(preds_ptr + preds_off, mask=mask, other=0.0).to(COMPUTE)
-        wy, wn = _load_labels(target_ptr, weight_ptr, target_off, mask, c, ignore_int, ignore_float, COMPUTE,
-                              MULTICLASS, HAS_WEIGHT, has_ignore, TARGET_FLOAT)
-        p2 = p[:, None]
-        if APPROX == 0:
-            h = tl.where(p2 < a, m1 * p2, tl.where(p2 > b, m3 * p2 + c3, m2 * p2 + c2))
-        elif APPROX == 1:
-            h = tl.sigmoid(kk * (p2 - tau))
-        else:
-            h = (p2 >= tau).to(COMPUTE)
-        acc_pos += tl.sum(wy[:, None] * h, axis=0).to(tl.float64)
-        acc_neg += tl.sum(wn[:, None] * h, axis=0).to(tl.float64)
-        tot_pos += tl.sum(wy, axis=0).to(tl.float64)
-        tot_neg += tl.sum(wn, axis=0).to(tl.float64)
-
-    out = partial_ptr + (pid * T + t_offs) * 4
-    tl.store(out + 0, acc_pos, mask=t_mask)
-    tl.store(out + 1, tot_pos, mask=t_mask)
-    tl.store(out + 2, acc_neg, mask=t_mask)
-    tl.store(out + 3, tot_neg, mask=t_mask)
-
-
 @triton.jit
 def _h_tile(p2, a, b, m1, m2, m3, c2, c3, tau, kk, APPROX: tl.constexpr, COMPUTE: tl.constexpr):
     """H̃(p, τ_t) for a [BLOCK, T_BLOCK] tile (p2 = p[:, None], coefficients [1, T_BLOCK])."""
@@ -181,7 +116,8 @@ def _forward_direct_kernel(
     APPROX: tl.constexpr, MULTICLASS: tl.constexpr, HAS_WEIGHT: tl.constexpr, has_ignore,
     TARGET_FLOAT: tl.constexpr, one_row, BLOCK_SIZE: tl.constexpr, T_BLOCK: tl.constexpr,
 ):
-    """As _forward_direct_kernel_v1, but each lane accumulates its own [BLOCK_SIZE, T_BLOCK] tile in the
+    """Direct forward: program (segment·n_chunks + chunk, threshold block) evaluates H̃ for its chunk of
+    elements × T_BLOCK thresholds. Each lane accumulates its own [BLOCK_SIZE, T_BLOCK] tile in the
     compute dtype and the block is reduced (across warps: shared memory and a barrier) only every ``flush``
     iterations, into float64. chunk_size is a multiple of BLOCK_SIZE·flush. Fixed order: deterministic."""
     COMPUTE: tl.constexpr = coef_ptr.dtype.element_ty

@@ -17,14 +17,11 @@ Forward, two strategies:
 Backward (no atomics, deterministic): linear looks up two per-segment prefix tables per element
 (O(N + T)); sigmoid loops over the thresholds per element; step has a zero gradient.
 
-Variants (environment variable SOFTSET_FAST_TRITON_VARIANT, read at every call):
-  * v2 (default): the direct forward accumulates a register tile per lane and reduces the block
-    only every few iterations; the histogram forward spreads its atomics over several copies and
-    skips zero contributions; chunk sums, histogram scans and the backward tables are single small
-    Triton kernels (no chains of torch ops) writing the counts in the output dtype.
-  * v1: the first version (per-iteration block reductions, one shared histogram, torch scans),
-    kept as the known-good fallback.
-Both use the same per-grid coefficient rows, built once per grid tensor and cached (_grid_rows).
+The direct forward accumulates a register tile per lane and reduces the block only every few
+iterations; the histogram forward spreads its atomics over several copies and skips zero
+contributions; chunk sums, histogram scans and the backward tables are single small Triton
+kernels writing the counts in the output dtype.
+Forward and backward use the same per-grid coefficient rows, built once per grid tensor and cached (_grid_rows).
 
 GPU tuning knobs (module constants): HISTOGRAM_MIN_T, _TARGET_PROGRAMS_GPU, _DIRECT_TILE, _FLUSH, _HIST_BLOCK,
 _HIST_COPIES, _BACKWARD_BLOCK.
@@ -40,9 +37,10 @@ import triton
 from torch._subclasses.fake_tensor import FakeTensor
 from torch.library import triton_op, wrap_triton
 
-from . import _triton_kernels as K
-from ._autograd import backward_through, setup_context
-from ._op_checks import check_op_args
+from .._prepare import accumulation_dtype
+from . import triton_kernels as K
+from .op_checks import check_backward_grad, check_grid_values, check_op_args
+from .triton_autograd import backward_through, setup_context
 
 APPROX_CODES = {"linear": K.LINEAR, "sigmoid": K.SIGMOID, "step": K.STEP}
 # From this many thresholds on, linear / step use the O(N + T) histogram forward (non-deterministic).
@@ -51,15 +49,14 @@ HISTOGRAM_MIN_T = 48
 _TARGET_PROGRAMS_GPU = 1024
 _TARGET_PROGRAMS_INTERPRETER = 4
 _BACKWARD_BLOCK = 1024
-# v2 direct forward: elements × thresholds per register tile (fp32; half for fp64), block reductions
-# every _FLUSH blocks. v2 histogram: at most _HIST_COPIES copies, at most _HIST_COPY_BYTES in all.
+# Direct forward: elements × thresholds per register tile (fp32; half for fp64), block reductions
+# every _FLUSH blocks. Histogram: at most _HIST_COPIES copies, at most _HIST_COPY_BYTES in all.
 _DIRECT_TILE = 4096
 _HIST_BLOCK = 1024
 _FLUSH = 16
 _HIST_COPIES = 16
 _HIST_COPY_BYTES = 64 << 20
 _SCAN_BLOCK = 128
-VARIANTS = ("v2", "v1")
 _OP = "triton_soft_counts"
 # Under the interpreter wrap_triton cannot skip the launch for fake tensors (it can on a GPU).
 _INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
@@ -69,17 +66,6 @@ def _launch(kernel, grid, *args, **kwargs):
     if _INTERPRETING and any(isinstance(a, FakeTensor) for a in args):
         return  # shape propagation only: the outputs were allocated by the caller
     wrap_triton(kernel)[grid](*args, **kwargs)
-
-
-def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
-def _variant() -> str:
-    variant = os.environ.get("SOFTSET_FAST_TRITON_VARIANT", "v2")
-    if variant not in VARIANTS:
-        raise ValueError(f"SOFTSET_FAST_TRITON_VARIANT must be one of {VARIANTS}, got {variant!r}")
-    return variant
 
 
 def _round_float32(x: torch.Tensor, up: bool) -> torch.Tensor:
@@ -106,20 +92,6 @@ def _coefficients(grid: torch.Tensor, approx: str, k: float, compute: torch.dtyp
     return torch.stack([r.to(compute) for r in rows]).contiguous()
 
 
-def _check_grid_order(grid: torch.Tensor, approx: str) -> None:
-    """Data checks of the C++ op (one host sync; done once per cached grid)."""
-    if grid.shape[0] < 2:
-        return
-    tau_ok = (grid[1:, 0] > grid[:-1, 0]).all()
-    ab_ok = ((grid[1:, 1] >= grid[:-1, 1]) & (grid[1:, 2] >= grid[:-1, 2])).all()
-    tau_ok, ab_ok = torch.stack([tau_ok, ab_ok | (approx != "linear")]).tolist()
-    if not tau_ok:
-        raise RuntimeError(f"{_OP}: grid thresholds (column 0) must be strictly ascending")
-    if not ab_ok:
-        raise RuntimeError(f"{_OP}: grid breakpoints a, b (columns 1, 2) must be ascending; build grid with "
-                           "softset_fast._grid.coefficient_table")
-
-
 # id(grid) -> (weakref to grid, its version, its data_ptr, {(approx, k, compute): rows}); a few grids only.
 _GRID_CACHE: dict[int, tuple] = {}
 _GRID_CACHE_SIZE = 8
@@ -134,7 +106,7 @@ def _grid_rows(grid: torch.Tensor, approx: str, k: float, compute: torch.dtype) 
     try:
         version = grid._version
     except RuntimeError:  # inference tensors have no version counter: no caching
-        _check_grid_order(grid, approx)
+        check_grid_values(_OP, grid, approx)
         return _coefficients(grid, approx, k, compute)
     key = (approx, float(k) if approx == "sigmoid" else 0.0, compute)
     entry = _GRID_CACHE.get(id(grid))
@@ -145,7 +117,7 @@ def _grid_rows(grid: torch.Tensor, approx: str, k: float, compute: torch.dtype) 
         _GRID_CACHE[id(grid)] = entry
     rows = entry[3].get(key)
     if rows is None:
-        _check_grid_order(grid, approx)
+        check_grid_values(_OP, grid, approx)
         rows = entry[3][key] = _coefficients(grid, approx, k, compute)
     return rows
 
@@ -183,35 +155,6 @@ def _chunks(segments: int, seg_len: int, block: int, device: torch.device) -> tu
     return triton.cdiv(seg_len, chunk_size), chunk_size
 
 
-def _counts_from_sums(sums: torch.Tensor) -> torch.Tensor:
-    """(S1, P, S0, Q) [..., 4] -> (tp, fn, fp, tn)."""
-    s1, pos, s0, neg = sums.unbind(-1)
-    return torch.stack([s1, pos - s1, s0, neg - s0], dim=-1)
-
-
-def _histogram_to_sums(hist: torch.Tensor, grid: torch.Tensor, approx: str) -> torch.Tensor:
-    """[S, 2(T+1), 4] bins -> [S, T, 4] (S1, P, S0, Q) by prefix scans over the thresholds (float64)."""
-    num_t = grid.shape[0]
-    bins1 = hist[:, : num_t + 1]
-    total = bins1.sum(1, keepdim=True)                           # [S, 1, 4]
-    below1 = bins1.cumsum(1)[:, :num_t]                          # Σ over i1 <= t: segment 1 at t
-    if approx == "step":  # H = 1 for t < j: Σ over j > t
-        above = total - below1
-        return torch.stack([above[..., 1], total[..., 1].expand_as(above[..., 1]),
-                            above[..., 3], total[..., 3].expand_as(above[..., 3])], dim=-1)
-    bins3 = hist[:, num_t + 1:]
-    above3 = bins3.sum(1, keepdim=True) - bins3.cumsum(1)[:, :num_t]  # Σ over i3 > t: segment 3 at t
-    _, _, _, m1, m2, m3, c2, c3 = grid.unbind(1)
-    out = []
-    for col in (0, 2):  # (Σ w·y·p, Σ w·y) and (Σ w(1−y)p, Σ w(1−y))
-        a1p, a1w = below1[..., col], below1[..., col + 1]
-        a3p, a3w = above3[..., col], above3[..., col + 1]
-        tp_, tw = total[..., col], total[..., col + 1]
-        s = m1 * a1p + m3 * a3p + c3 * a3w + m2 * (tp_ - a1p - a3p) + c2 * (tw - a1w - a3w)
-        out += [s, tw.expand_as(s)]
-    return torch.stack(out, dim=-1)
-
-
 @triton_op("softset_fast::triton_soft_counts", mutates_args=())
 def triton_soft_counts(preds: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None, grid: torch.Tensor,
                        approx: str, k: float, num_classes: int, ignore_index: int | None,
@@ -223,10 +166,9 @@ def triton_soft_counts(preds: torch.Tensor, target: torch.Tensor, weight: torch.
     segments = groups * classes
     rows = batch // groups if groups > 0 else 0
     seg_len = rows * length
-    acc = _accumulation_dtype(preds.dtype)
+    acc = accumulation_dtype(preds.dtype)
     if segments == 0 or seg_len == 0:
         return preds.new_zeros((groups, classes, num_t, 4), dtype=acc)
-    variant = _variant()
     compute = acc
     coef = _grid_rows(grid, approx, k, compute)
     preds = preds.contiguous()
@@ -243,26 +185,14 @@ def triton_soft_counts(preds: torch.Tensor, target: torch.Tensor, weight: torch.
         block = _HIST_BLOCK
         n_chunks, chunk_size = _chunks(segments, seg_len, block, preds.device)
         copy_bytes = segments * 2 * (num_t + 1) * 4 * 8
-        copies = 1 if variant == "v1" else max(1, min(_HIST_COPIES, n_chunks, _HIST_COPY_BYTES // copy_bytes))
+        copies = max(1, min(_HIST_COPIES, n_chunks, _HIST_COPY_BYTES // copy_bytes))
         hist = torch.zeros((segments, copies, 2 * (num_t + 1), 4), dtype=torch.float64, device=preds.device)
         _launch(K._forward_histogram_kernel, (segments * n_chunks,),
                 preds, *label_ptrs, coef, hist, classes, length, rows, seg_len, num_t, n_chunks, chunk_size,
                 *ignore, copies, log2_t=num_t.bit_length(), BLOCK_SIZE=block, **common)
-        if variant == "v1":
-            sums = _histogram_to_sums(hist[:, 0], grid.to(torch.float64), approx)
-            return _counts_from_sums(sums).reshape(groups, classes, num_t, 4).to(acc)
         _launch(K._finish_histogram_kernel, (segments,), hist, grid, out, num_t, copies,
                 APPROX=APPROX_CODES[approx], T_BLOCK=_SCAN_BLOCK)
         return out
-    if variant == "v1":
-        t_block = min(32, max(2, _pow2(num_t)))
-        block = min(1024, max(64, 4096 // t_block))
-        n_chunks, chunk_size = _chunks(segments, seg_len, block, preds.device)
-        partial = torch.empty((segments, n_chunks, num_t, 4), dtype=torch.float64, device=preds.device)
-        _launch(K._forward_direct_kernel_v1, (segments * n_chunks, triton.cdiv(num_t, t_block)),
-                preds, *label_ptrs, coef, partial, classes, length, rows, seg_len, num_t, n_chunks, chunk_size,
-                *ignore, BLOCK_SIZE=block, T_BLOCK=t_block, **common)
-        return _counts_from_sums(partial.sum(1)).reshape(groups, classes, num_t, 4).to(acc)
     t_block = 16  # one compiled variant; larger T runs more threshold blocks
     tile = _DIRECT_TILE if compute == torch.float32 else _DIRECT_TILE // 2
     block = tile // t_block
@@ -277,21 +207,6 @@ def triton_soft_counts(preds: torch.Tensor, target: torch.Tensor, weight: torch.
     return out
 
 
-def _linear_table(g_a: torch.Tensor, g_b: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """[S, T + 1, 4] float64 (U_A, V_A, U_B, V_B) with, for an element with i1 = #{a_t <= p}, i3 = #{b_t < p}:
-    Σ_t H̃'(p, τ_t) g[t] = U[i1] + V[i3]   (segment 1: t >= i1, segment 3: t < i3, middle in between),
-    U[i] = Σ_{t>=i} m1 g + Σ_{t<i} m2 g,   V[i] = Σ_{t<i} (m3 − m2) g."""
-    m1, m2, m3 = grid[:, 3], grid[:, 4], grid[:, 5]
-    cols = []
-    for g in (g_a, g_b):
-        zero = g.new_zeros(g.shape[0], 1)
-        suffix1 = torch.cat([(m1 * g).flip(-1).cumsum(-1).flip(-1), zero], dim=-1)
-        prefix2 = torch.cat([zero, (m2 * g).cumsum(-1)], dim=-1)
-        prefix3 = torch.cat([zero, (m3 * g).cumsum(-1)], dim=-1)
-        cols += [suffix1 + prefix2, prefix3 - prefix2]
-    return torch.stack(cols, dim=-1).contiguous()
-
-
 @triton_op("softset_fast::triton_soft_counts_backward", mutates_args=())
 def triton_soft_counts_backward(grad: torch.Tensor, preds: torch.Tensor, target: torch.Tensor,
                                 weight: torch.Tensor | None, grid: torch.Tensor, approx: str, k: float,
@@ -299,21 +214,15 @@ def triton_soft_counts_backward(grad: torch.Tensor, preds: torch.Tensor, target:
     check_op_args(_OP, preds, target, weight, grid, approx, k, num_classes, ignore_index)
     batch, classes, length = preds.shape
     num_t = grid.shape[0]
-    expected = (batch if samplewise else 1, classes, num_t, 4)
-    if tuple(grad.shape) != expected or not grad.is_floating_point():
-        raise RuntimeError(f"{_OP}_backward: grad must be a floating point tensor of shape {list(expected)} "
-                           f"([G, C, T, 4]), got {grad.dtype} {list(grad.shape)}")
+    check_backward_grad(f"{_OP}_backward", grad, preds, grid, samplewise)
     n_elements = preds.numel()
     if approx == "step" or n_elements == 0:
         return torch.zeros_like(preds, memory_format=torch.contiguous_format)
-    compute = _accumulation_dtype(preds.dtype)
+    compute = accumulation_dtype(preds.dtype)
     coef = _grid_rows(grid, approx, k, compute)
     grad = grad.contiguous()
     if approx == "sigmoid":
         table = grad  # the kernel forms g_tp − g_fn, g_fp − g_tn itself
-    elif _variant() == "v1":
-        g = grad.to(torch.float64).reshape(-1, num_t, 4)
-        table = _linear_table(g[..., 0] - g[..., 1], g[..., 2] - g[..., 3], grid.to(torch.float64))
     else:
         segments = grad.numel() // (4 * num_t)
         table = grad.new_empty((segments, num_t + 1, 4), dtype=torch.float64)

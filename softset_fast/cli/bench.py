@@ -33,8 +33,8 @@ import time
 import torch
 
 import softset_fast as sf
-from softset_fast._backends import BACKENDS, unavailable_reason
-from softset_fast._progress import progress_bar
+from softset_fast.backends.registry import BACKENDS, unavailable_reason
+from softset_fast.cli.progress import progress_bar
 
 MODES = ("forward", "backward", "full")
 TORCHMETRICS_PROVIDERS = ("torchmetrics-roc", "torchmetrics-prc")

@@ -1,0 +1,37 @@
+// The argument checks of the soft_counts ops, written once for every C++ device
+// (csrc/cpu, csrc/cuda). The Triton op has a Python twin (softset_fast/backends/
+// op_checks.py) that tests/test_op_contract.py holds to the same table of bad calls.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include "softset_common.h"
+
+namespace softset {
+
+// What a checked call is: sizes and the parsed approximation.
+struct OpShape {
+  int64_t N, C, L, T;
+  int64_t G;  // groups of the result: N when samplewise, else 1
+  Approx approx;
+};
+
+// float64 preds give float64 counts; every other preds dtype float32 (accumulated in float64).
+inline at::ScalarType counts_dtype(at::ScalarType preds) { return preds == at::kDouble ? at::kDouble : at::kFloat; }
+
+// Metadata checks (shapes, dtypes, devices, options) of a soft_counts / soft_counts_backward call,
+// then the grid's values (check_grid). Errors read "<op>: <argument> ...".
+OpShape check_op_args(const char* op, const at::Tensor& preds, const at::Tensor& target,
+                      const c10::optional<at::Tensor>& weight, const at::Tensor& grid, c10::string_view approx,
+                      double k, int64_t num_classes, c10::optional<int64_t> ignore_index, bool samplewise);
+
+// The backward's grad: [G, C, T, 4], floating point, on preds' device.
+void check_backward_grad(const char* op, const at::Tensor& grad, const at::Tensor& preds, const OpShape& shape);
+
+// The grid's values: every column finite, tau strictly ascending and, for linear, a <= tau <= b with a and b
+// ascending (the kernels' segment look-ups assume it). Reading a device grid costs a copy to the host (a
+// synchronisation), so the last grid that passed is remembered by identity (a weak reference) and version
+// counter: a cached coefficient table is checked once.
+void check_grid(const char* op, const at::Tensor& grid, Approx approx);
+
+}  // namespace softset
