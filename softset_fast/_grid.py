@@ -50,10 +50,13 @@ def resolve_thresholds(thresholds, approx: str, device, validate: bool = True) -
             raise ValueError("thresholds must not be empty")
         if thresholds.dtype == torch.bool or thresholds.is_complex():
             raise TypeError(f"thresholds must be a real tensor, got dtype {thresholds.dtype}")
+        if thresholds.device.type == "meta" and torch.device(device).type != "meta":
+            raise ValueError("thresholds is a meta tensor, which holds no values; pass it as a list or a tensor "
+                             "on a real device")
         values = thresholds.detach().to(torch.float64)
     else:
         raise TypeError(f"thresholds must be None, an int, a list or a 1-D tensor, got {type(thresholds).__name__}")
-    if validate:  # before the move: checking on a GPU would synchronise with it
+    if validate and values.device.type != "meta":  # before the move: checking on a GPU would synchronise
         check_thresholds(values, approx)
     return values.to(device)
 

@@ -53,6 +53,12 @@ def _is_tracing() -> bool:
     return torch.compiler.is_compiling()
 
 
+def _is_batched(*tensors) -> bool:
+    """True for tensors being transformed by torch.func.vmap."""
+    is_batched = torch._C._functorch.is_batchedtensor
+    return any(t is not None and is_batched(t) for t in tensors)
+
+
 def check_options(approx, delta, k, task, multidim_average) -> None:
     if approx not in APPROXIMATIONS:
         raise ValueError(f"approx must be one of {APPROXIMATIONS}, got {approx!r}")
@@ -89,6 +95,12 @@ def check_structure(preds, target, weight, task, num_classes, ignore_index, mult
     _check_same_device("target", target, preds)
     if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
         raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
+    if ignore_index is not None and not -2**63 <= ignore_index < 2**63:
+        raise ValueError(f"ignore_index must fit in int64, got {ignore_index}")
+    for name, value in (("target", target), ("weight", weight)):
+        if value is not None and isinstance(value, torch.Tensor) and value.requires_grad:
+            raise ValueError(f"{name} must not require grad: the counts are differentiable in preds only "
+                             f"(pass {name}.detach())")
     if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1):
         raise ValueError(f"num_classes must be a positive int or None, got {num_classes!r}")
 
@@ -133,6 +145,17 @@ def check_structure(preds, target, weight, task, num_classes, ignore_index, mult
     return classes
 
 
+def effective_ignore_index(target: torch.Tensor, ignore_index: int | None) -> int | None:
+    """None when no target value can equal ``ignore_index``: a value outside the target dtype's range
+    (e.g. 256 for uint8) would wrap in the kernels' comparison and drop valid labels."""
+    if ignore_index is None or target.is_floating_point():
+        return ignore_index
+    if target.dtype == torch.bool:
+        return ignore_index if ignore_index in (0, 1) else None
+    info = torch.iinfo(target.dtype)
+    return ignore_index if info.min <= ignore_index <= info.max else None
+
+
 def check_values(preds, target, weight, task, classes, ignore_index, from_logits) -> None:
     """Data checks; each reads its tensor once and synchronises."""
     if preds.numel() > 0:
@@ -165,6 +188,11 @@ def check_values(preds, target, weight, task, classes, ignore_index, from_logits
     if weight is not None and weight.numel() > 0:
         if weight.is_floating_point() and not bool(torch.isfinite(weight).all()):
             raise ValueError("weight contains NaN or inf")
+        acc = accumulation_dtype(preds.dtype)
+        if torch.finfo(weight.dtype).max > torch.finfo(acc).max and bool(weight.abs().max() > torch.finfo(acc).max):
+            raise ValueError(f"weight must be finite in {str(acc).removeprefix('torch.')}, the dtype the counts "
+                             f"of {str(preds.dtype).removeprefix('torch.')} preds accumulate in; got values up to "
+                             f"{float(weight.abs().max()):g}")
         if bool((weight < 0).any()):
             raise ValueError("weight must be non-negative")
 
@@ -174,8 +202,13 @@ def prepare(preds, target, *, thresholds, approx, delta, k, task, num_classes, w
     """Checks the arguments and lays the data out as [N, C, L] for the op."""
     check_options(approx, delta, k, task, multidim_average)
     classes = check_structure(preds, target, weight, task, num_classes, ignore_index, multidim_average)
-    validate_values = validate_args and not _is_tracing()
+    ignore_index = effective_ignore_index(target, ignore_index)
+    # Meta tensors have no values to check; traced ones are checked when the graph runs, not here.
+    validate_values = validate_args and not _is_tracing() and preds.device.type != "meta"
     if validate_values:
+        if _is_batched(preds, target, weight):
+            raise ValueError("validate_args=True reads the data's values, which torch.func.vmap does not allow; "
+                             "pass validate_args=False inside vmap (and validate the unbatched inputs once)")
         check_values(preds, target, weight, task, classes, ignore_index, from_logits)
     grid = grid_for(thresholds, approx, float(delta), preds.device, validate_tensor=validate_values)
 

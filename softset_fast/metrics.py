@@ -12,6 +12,8 @@ no positives at all); "micro" sums the counts over classes first.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 AVERAGES = ("none", "macro", "micro", "weighted")
@@ -72,9 +74,7 @@ def _averaged(per_threshold_metric):
         if class_axis == -2:
             weights = weights.unsqueeze(-1)
         return (values * weights).sum(class_axis)
-    metric.__name__ = per_threshold_metric.__name__
-    metric.__doc__ = per_threshold_metric.__doc__
-    return metric
+    return functools.wraps(per_threshold_metric)(metric)  # its name, so a metric pickles by reference
 
 
 @_averaged

@@ -353,14 +353,16 @@ def test_sigmoid_slopes(backend, device, k, soft):
     compare(backend, preds, target, task="multilabel", approx="sigmoid", k=k, thresholds=13)
 
 
-def test_weight_requiring_grad_gets_none_and_preds_still_differentiates(backend, device):
-    """Only preds is differentiable: a weight that requires grad gets no gradient, and the
-    backward still runs when preds does not require grad."""
+@pytest.mark.parametrize("argument", ["target", "weight"])
+def test_target_or_weight_requiring_grad_is_rejected(backend, device, argument):
+    """Only preds is differentiable, on every backend: a target or weight that requires grad is
+    an error naming it, not a gradient on one backend and None on another."""
     preds, target = make_inputs("binary", 53, torch.float32, device=device)
-    weight = torch.rand(target.shape, device=device, requires_grad=True)
-    counts = sf.soft_confusion_matrix(preds, target, weight=weight, backend=backend)
-    counts.sum().backward()
-    assert weight.grad is None
-    preds.requires_grad_(True)
-    sf.soft_confusion_matrix(preds, target, weight=weight, backend=backend)[:, 0].sum().backward()
-    assert preds.grad is not None and bool(torch.isfinite(preds.grad).all())
+    kwargs = {"weight": torch.rand(target.shape, device=device)}
+    if argument == "target":
+        target = target.float().requires_grad_(True)
+    else:
+        kwargs["weight"].requires_grad_(True)
+    for name in (backend, "reference"):
+        with pytest.raises(ValueError, match=f"{argument} must not require grad"):
+            sf.soft_confusion_matrix(preds, target, backend=name, **kwargs)

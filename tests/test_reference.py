@@ -1,5 +1,5 @@
 """The reference implementation: hand-computed values, the properties of
-DESIGN.md §1, agreement with scikit-learn for hard counts, and gradcheck."""
+docs/architecture.md ("The math"), agreement with scikit-learn for hard counts, and gradcheck."""
 import math
 
 import numpy as np

@@ -134,3 +134,52 @@ def test_metric_arguments():
         sf.metrics.fbeta(cm, beta=0.0)
     with pytest.raises(ValueError, match="metric must be one of"):
         sf.metric_loss(P, Y, metric="nope")
+
+
+# ---- answers that used to be silently wrong (each case failed before its fix) ----------------
+
+@pytest.mark.parametrize("dtype, ignore_index", [(torch.uint8, 256), (torch.int32, 2**32), (torch.bool, 7)])
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_ignore_index_outside_the_target_dtype_ignores_nothing(dtype, ignore_index, backend):
+    if backend not in sf.available_backends():
+        pytest.skip(f"{backend} not built")
+    preds = torch.rand(301)
+    target = (torch.rand(301) < 0.4).to(dtype)
+    with_ignore = sf.soft_confusion_matrix(preds, target, ignore_index=ignore_index, backend=backend)
+    torch.testing.assert_close(with_ignore, sf.soft_confusion_matrix(preds, target, backend=backend))
+
+
+def test_ignore_index_beyond_int64_is_a_clear_error():
+    with pytest.raises(ValueError, match="ignore_index must fit in int64"):
+        sf.soft_confusion_matrix(torch.rand(5), torch.rand(5) < 0.5, ignore_index=2**70)
+
+
+def test_weight_overflowing_the_accumulation_dtype_is_rejected():
+    weight = torch.full((5,), 1e39, dtype=torch.float64)
+    with pytest.raises(ValueError, match="weight must be finite in float32"):
+        sf.soft_confusion_matrix(torch.rand(5), torch.rand(5) < 0.5, weight=weight)
+    counts = sf.soft_confusion_matrix(torch.rand(5, dtype=torch.float64), torch.rand(5) < 0.5, weight=weight)
+    assert bool(torch.isfinite(counts).all())  # float64 preds accumulate in float64: fine
+
+
+def test_vmap_with_validation_names_validate_args():
+    target = torch.rand(20) < 0.5
+    with pytest.raises(ValueError, match="validate_args=False"):
+        torch.func.vmap(lambda q: sf.fbeta_loss(q, target, backend="reference"))(torch.rand(3, 20))
+    losses = torch.func.vmap(lambda q: sf.fbeta_loss(q, target, backend="reference", validate_args=False))(
+        torch.rand(3, 20))
+    assert losses.shape == (3,)
+
+
+def test_meta_tensors_give_shapes_or_a_clear_error():
+    preds = torch.rand(20, device="meta")
+    assert sf.soft_confusion_matrix(preds, preds > 0.5, backend="reference").shape == (9, 4)
+    with pytest.raises(ValueError, match="thresholds is a meta tensor"):
+        sf.soft_confusion_matrix(torch.rand(20), torch.rand(20) < 0.5, thresholds=torch.rand(3, device="meta"))
+
+
+def test_loss_modules_with_a_metric_function_pickle():
+    import pickle
+    loss = pickle.loads(pickle.dumps(sf.SoftSetLoss(sf.metrics.mcc)))
+    preds, target = torch.rand(30), torch.rand(30) < 0.5
+    assert torch.equal(loss(preds, target), sf.SoftSetLoss(sf.metrics.mcc)(preds, target))
