@@ -35,7 +35,7 @@ def _decide_cuda():
 
 def extensions():
     use_cuda, why = _decide_cuda()
-    sources = [os.path.join("csrc", name) for name in ("softset.cpp", "autograd.cpp", "op_checks.cpp")] + sorted(
+    sources = [os.path.join("csrc", name) for name in ("softset.cpp", "autograd.cpp", "op_checks.cpp", "soft_set_loss.cpp")] + sorted(
         glob.glob(os.path.join("csrc", "cpu", "*.cpp")))
     debug = _flag("SOFTSET_FAST_DEBUG")
     cxx = ["-O0", "-g"] if debug else ["-O3"]

@@ -18,23 +18,6 @@ bool kernel_target_dtype(at::ScalarType t) {
   return t == at::kBool || t == at::kByte || t == at::kInt || t == at::kLong || floating_preds(t);
 }
 
-// torch's Python name of a dtype ("float32"), as the Python twin prints it.
-std::string dtype_name(at::ScalarType t) {
-  switch (t) {
-    case at::kBool: return "bool";
-    case at::kByte: return "uint8";
-    case at::kChar: return "int8";
-    case at::kShort: return "int16";
-    case at::kInt: return "int32";
-    case at::kLong: return "int64";
-    case at::kHalf: return "float16";
-    case at::kBFloat16: return "bfloat16";
-    case at::kFloat: return "float32";
-    case at::kDouble: return "float64";
-    default: return c10::toString(t);
-  }
-}
-
 Approx parse_approx(const char* op, c10::string_view approx, double k) {
   if (approx == "linear") return Approx::kLinear;
   if (approx == "step") return Approx::kStep;
@@ -69,6 +52,22 @@ void check_grid_values(const char* op, const double* g, int64_t T, Approx approx
 }
 
 }  // namespace
+
+std::string dtype_name(at::ScalarType t) {
+  switch (t) {
+    case at::kBool: return "bool";
+    case at::kByte: return "uint8";
+    case at::kChar: return "int8";
+    case at::kShort: return "int16";
+    case at::kInt: return "int32";
+    case at::kLong: return "int64";
+    case at::kHalf: return "float16";
+    case at::kBFloat16: return "bfloat16";
+    case at::kFloat: return "float32";
+    case at::kDouble: return "float64";
+    default: return c10::toString(t);
+  }
+}
 
 void check_grid(const char* op, const at::Tensor& grid, Approx approx) {
   static std::mutex mutex;

@@ -5,6 +5,8 @@
 
 #include <ATen/ATen.h>
 
+#include <string>
+
 #include "softset_common.h"
 
 namespace softset {
@@ -18,6 +20,9 @@ struct OpShape {
 
 // float64 preds give float64 counts; every other preds dtype float32 (accumulated in float64).
 inline at::ScalarType counts_dtype(at::ScalarType preds) { return preds == at::kDouble ? at::kDouble : at::kFloat; }
+
+// torch's Python name of a dtype ("float32"), as the Python checks print it.
+std::string dtype_name(at::ScalarType t);
 
 // Metadata checks (shapes, dtypes, devices, options) of a soft_counts / soft_counts_backward call,
 // then the grid's values (check_grid). Errors read "<op>: <argument> ...".

@@ -6,6 +6,7 @@ Structural checks (types, shapes, devices, options) always run. Value checks
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -197,57 +198,101 @@ def check_values(preds, target, weight, task, classes, ignore_index, from_logits
             raise ValueError("weight must be non-negative")
 
 
-def prepare(preds, target, *, thresholds, approx, delta, k, task, num_classes, weight, ignore_index,
-            multidim_average, from_logits, validate_args=True) -> Prepared:
-    """Checks the arguments and lays the data out as [N, C, L] for the op."""
-    check_options(approx, delta, k, task, multidim_average)
+@dataclass
+class Layout:
+    """A checked call in the public tensors' own shapes, and how they map onto the op's layout.
+
+    preds: probabilities (``from_logits`` already applied); target, weight: as given
+    shape: [N, C, L] of the op; target_shape: [N, C, L] or [N, L] (class indices)
+    validate_values: the data's values are still to be checked (by check_values or the fused op)
+    """
+    preds: torch.Tensor
+    target: torch.Tensor
+    weight: torch.Tensor | None
+    grid: torch.Tensor
+    approx: str
+    k: float
+    task: str
+    classes: int
+    num_classes: int
+    ignore_index: int | None
+    samplewise: bool
+    shape: tuple
+    target_shape: tuple
+    out_shape: tuple
+    validate_values: bool
+
+
+@functools.lru_cache(maxsize=256)
+def _checked_options(typed_options: tuple) -> None:
+    """check_options once per distinct options; keyed with the types (k=True must not hit k=1)."""
+    check_options(*(value for _, value in typed_options))  # raises: errors are not cached
+
+
+def resolve(preds, target, *, thresholds, approx, delta, k, task, num_classes, weight, ignore_index,
+            multidim_average, from_logits, validate_args=True) -> Layout:
+    """Checks everything but the data's values (unless ``from_logits``, whose logits are checked
+    here before the sigmoid) and works out the op's layout, without touching the data."""
+    try:
+        _checked_options(tuple((type(v), v) for v in (approx, delta, k, task, multidim_average)))
+    except TypeError:  # unhashable option values: check them uncached for the clear error
+        check_options(approx, delta, k, task, multidim_average)
     classes = check_structure(preds, target, weight, task, num_classes, ignore_index, multidim_average)
     ignore_index = effective_ignore_index(target, ignore_index)
     # Meta tensors have no values to check; traced ones are checked when the graph runs, not here.
     validate_values = validate_args and not _is_tracing() and preds.device.type != "meta"
-    if validate_values:
-        if _is_batched(preds, target, weight):
-            raise ValueError("validate_args=True reads the data's values, which torch.func.vmap does not allow; "
-                             "pass validate_args=False inside vmap (and validate the unbatched inputs once)")
-        check_values(preds, target, weight, task, classes, ignore_index, from_logits)
+    if validate_values and _is_batched(preds, target, weight):
+        raise ValueError("validate_args=True reads the data's values, which torch.func.vmap does not allow; "
+                         "pass validate_args=False inside vmap (and validate the unbatched inputs once)")
     grid = grid_for(thresholds, approx, float(delta), preds.device, validate_tensor=validate_values)
-
     if from_logits:
+        if validate_values:
+            check_values(preds, target, weight, task, classes, ignore_index, from_logits)
+            validate_values = False
         preds = preds.softmax(dim=1) if task == "multiclass" else preds.sigmoid()
     samplewise = multidim_average == "samplewise"
     num_thresholds = grid.shape[0]
-
     if task == "binary":
-        if samplewise:
-            batch = preds.shape[0]
-            length = math.prod(preds.shape[1:])  # explicit: -1 is ambiguous for an empty batch
-            preds3 = preds.reshape(batch, 1, length)
-            target3 = target.reshape(batch, 1, length)
-            weight3 = None if weight is None else weight.reshape(batch, 1, length)
-            out_shape = (batch, num_thresholds, 4)
-        else:
-            preds3 = preds.reshape(1, 1, -1)
-            target3 = target.reshape(1, 1, -1)
-            weight3 = None if weight is None else weight.reshape(1, 1, -1)
-            out_shape = (num_thresholds, 4)
+        batch = preds.shape[0] if samplewise else 1
+        # explicit lengths: -1 is ambiguous for an empty batch
+        length = math.prod(preds.shape[1:]) if samplewise else preds.numel()
+        shape = (batch, 1, length)
+        target_shape = shape
+        out_shape = (batch, num_thresholds, 4) if samplewise else (num_thresholds, 4)
         op_classes = 0
     else:
         batch = preds.shape[0]
-        length = math.prod(preds.shape[2:])  # explicit: -1 is ambiguous for an empty batch
-        preds3 = preds.reshape(batch, classes, length)
-        if task == "multilabel":
-            target3 = target.reshape(batch, classes, length)
-            op_classes = 0
-        else:
-            target3 = target.reshape(batch, length)
-            op_classes = classes
-        weight3 = None if weight is None else weight.reshape(target3.shape)
+        length = math.prod(preds.shape[2:])
+        shape = (batch, classes, length)
+        op_classes = classes if task == "multiclass" else 0
+        target_shape = (batch, length) if op_classes else shape
         out_shape = (batch, classes, num_thresholds, 4) if samplewise else (classes, num_thresholds, 4)
+    return Layout(preds=preds, target=target, weight=weight, grid=grid, approx=approx, k=float(k), task=task,
+                  classes=classes, num_classes=op_classes, ignore_index=ignore_index, samplewise=samplewise,
+                  shape=shape, target_shape=target_shape, out_shape=out_shape, validate_values=validate_values)
 
+
+def prepare(preds, target, *, thresholds, approx, delta, k, task, num_classes, weight, ignore_index,
+            multidim_average, from_logits, validate_args=True) -> Prepared:
+    """Checks the arguments and lays the data out as [N, C, L] for the op."""
+    return to_op_layout(resolve(preds, target, thresholds=thresholds, approx=approx, delta=delta, k=k, task=task,
+                                num_classes=num_classes, weight=weight, ignore_index=ignore_index,
+                                multidim_average=multidim_average, from_logits=from_logits,
+                                validate_args=validate_args))
+
+
+def to_op_layout(layout: Layout) -> Prepared:
+    """Checks the values still to be checked and reshapes the data into the op's [N, C, L] layout."""
+    target, weight = layout.target, layout.weight
+    if layout.validate_values:
+        check_values(layout.preds, target, weight, layout.task, layout.classes, layout.ignore_index, False)
+    target3 = target.reshape(layout.target_shape)
     if target3.dtype not in KERNEL_TARGET_DTYPES:
         target3 = target3.to(torch.int64 if not target3.is_floating_point() else torch.float32)
-    if weight3 is not None:
-        weight3 = weight3.to(accumulation_dtype(preds.dtype)).contiguous()
-    return Prepared(preds=preds3.contiguous(), target=target3.contiguous(), weight=weight3, grid=grid,
-                    approx=approx, k=float(k), num_classes=op_classes, ignore_index=ignore_index,
-                    samplewise=samplewise, out_shape=out_shape)
+    weight3 = None
+    if weight is not None:
+        weight3 = weight.reshape(layout.target_shape).to(accumulation_dtype(layout.preds.dtype)).contiguous()
+    return Prepared(preds=layout.preds.reshape(layout.shape).contiguous(), target=target3.contiguous(),
+                    weight=weight3, grid=layout.grid, approx=layout.approx, k=layout.k,
+                    num_classes=layout.num_classes, ignore_index=layout.ignore_index, samplewise=layout.samplewise,
+                    out_shape=layout.out_shape)

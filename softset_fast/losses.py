@@ -13,7 +13,9 @@ import torch
 from torch import nn
 
 from . import metrics as _metrics
-from .confusion import soft_confusion_matrix
+from ._prepare import resolve, to_op_layout
+from .backends.registry import counts_function, fused_loss_runs, resolve_backend
+from .confusion import counts_of_prepared
 
 
 def _resolve_metric(metric) -> Callable:
@@ -24,22 +26,75 @@ def _resolve_metric(metric) -> Callable:
     raise ValueError(f"metric must be one of {sorted(_metrics.METRICS)} or a callable on the counts, got {metric!r}")
 
 
+# soft_confusion_matrix's keywords and defaults, resolved once per loss call.
+_CONFUSION_DEFAULTS = dict(thresholds=None, approx="linear", delta=0.2, k=10.0, task="binary", num_classes=None,
+                           weight=None, ignore_index=None, multidim_average="global", from_logits=False,
+                           backend="auto", validate_args=True, sync_dist=False, process_group=None)
+_LAYOUT_KEYS = ("thresholds", "approx", "delta", "k", "task", "num_classes", "weight", "ignore_index",
+                "multidim_average", "from_logits", "validate_args")
+
+
 def metric_loss(preds: torch.Tensor, target: torch.Tensor, metric="f1", *, average: str = "macro",
                 metric_kwargs: dict | None = None, **confusion_kwargs) -> torch.Tensor:
     """1 − mean(metric(soft_confusion_matrix(preds, target, **confusion_kwargs))).
 
     ``metric``: a name of softset_fast.metrics (e.g. "f1", "mcc", "auroc") or a callable taking
     the counts [..., T, 4] and returning per-threshold values. ``average`` reduces the class axis
-    for task="multilabel" / "multiclass" (ignored for binary). Every keyword of
-    soft_confusion_matrix is accepted (thresholds, approx, delta, k, task, weight, backend, …).
+    for task="multilabel" / "multiclass" (ignored for binary); "none" gives the per-class losses [C].
+    Every keyword of soft_confusion_matrix is accepted (thresholds, approx, delta, k, task, weight,
+    backend, …). A built-in metric on the C++ CPU backend runs as one fused op (counts, metric and
+    mean, and one backward), see docs/architecture.md.
     """
     function = _resolve_metric(metric)
-    counts = soft_confusion_matrix(preds, target, **confusion_kwargs)
+    unknown = set(confusion_kwargs) - set(_CONFUSION_DEFAULTS)
+    if unknown:
+        raise TypeError(f"metric_loss got unexpected keyword arguments {sorted(unknown)}; the counts take "
+                        f"{sorted(_CONFUSION_DEFAULTS)}")
+    options = {**_CONFUSION_DEFAULTS, **confusion_kwargs}
     kwargs = dict(metric_kwargs or {})
-    if confusion_kwargs.get("task", "binary") != "binary" and isinstance(metric, str):
+    layout = resolve(preds, target, **{key: options[key] for key in _LAYOUT_KEYS})
+    backend = resolve_backend(options["backend"], layout.preds.device)
+    task_average = average if layout.task != "binary" else "macro"
+    if fused_loss_runs(backend, layout.preds.device) and _fusable(metric, kwargs, task_average):
+        return _fused_loss(layout, metric, task_average, kwargs, options["sync_dist"], options["process_group"])
+    counts = counts_of_prepared(to_op_layout(layout), counts_function(backend), options["sync_dist"],
+                                options["process_group"])
+    if layout.task != "binary" and isinstance(metric, str):
         kwargs["average"] = average
     values = function(counts, **kwargs)
+    if layout.task != "binary" and average == "none":
+        return 1 - _mean_except_class_axis(values, layout.samplewise)
     return 1 - values.mean()
+
+
+def _fusable(metric, kwargs: dict, average) -> bool:
+    allowed = {"beta", "zero_division"} if metric == "fbeta" else {"zero_division"}
+    return isinstance(metric, str) and metric in _metrics.METRICS and set(kwargs) <= allowed and \
+        average in _metrics.AVERAGES
+
+
+def _fused_loss(layout, metric: str, average: str, kwargs: dict, sync_dist: bool, process_group):
+    beta = float(kwargs.get("beta", 1.0))
+    zero_division = float(kwargs.get("zero_division", 0.0))
+    ops = torch.ops.softset_fast
+    if not sync_dist:
+        return ops.soft_set_loss(layout.preds, layout.target, layout.weight, layout.grid, layout.approx, layout.k,
+                                 layout.num_classes, layout.ignore_index, layout.samplewise, list(layout.shape),
+                                 layout.task, layout.validate_values, metric, average, beta, zero_division)
+    # The collective sits between the counts and the loss: counts -> all-reduce -> epilogue.
+    prepared = to_op_layout(layout)
+    counts = ops.soft_counts(prepared.preds, prepared.target, prepared.weight, prepared.grid, prepared.approx,
+                             prepared.k, prepared.num_classes, prepared.ignore_index, prepared.samplewise)
+    from .distributed import all_reduce_counts
+    counts = all_reduce_counts(counts, process_group, samplewise=prepared.samplewise)
+    return ops.metric_loss(counts, metric, average, beta, zero_division)
+
+
+def _mean_except_class_axis(values: torch.Tensor, samplewise: bool) -> torch.Tensor:
+    """Per-class mean of metric values [(N,) C(, T)]: over the samples and the thresholds."""
+    class_axis = 1 if samplewise else 0
+    dims = [d for d in range(values.dim()) if d != class_axis]
+    return values.mean(dims) if dims else values
 
 
 def fbeta_loss(preds, target, beta: float = 1.0, *, zero_division: float = 0.0, average: str = "macro",

@@ -113,3 +113,21 @@ def counts_function(name: str):
         from . import triton_op
         return triton_op.soft_counts
     raise ValueError(f"backend must be one of {('auto',) + BACKENDS}, got {name!r}")
+
+
+def fused_loss_runs(name: str, device: torch.device) -> bool:
+    """Whether backend ``name`` runs a built-in loss as the fused op softset_fast::soft_set_loss.
+
+    The C++ CPU backend does. CUDA has the epilogue kernel compiled but it has not run on a GPU
+    yet, so CUDA losses keep the tensor-op path until benchmarks/gpu_check.sh has checked it.
+    """
+    return name == "cpu" and device.type == "cpu" and _has_loss_op()
+
+
+_loss_op: list = []  # computed once; torch.compile reads a list
+
+
+def _has_loss_op() -> bool:
+    if not _loss_op:
+        _loss_op.append(extension_error is None and hasattr(torch.ops.softset_fast, "soft_set_loss"))
+    return _loss_op[0]

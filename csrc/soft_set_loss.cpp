@@ -1,0 +1,184 @@
+// softset_fast::soft_set_loss: a training step's forward in one dispatched op.
+//
+// preds and target in their public shapes are viewed as the [N, C, L] layout of
+// soft_counts (no copy for contiguous inputs), the values are checked when asked
+// (validate), then counts = soft_counts(...) and loss = metric_loss(counts, ...).
+// Its autograd (csrc/autograd.cpp) saves the counts and runs metric_loss_backward
+// and soft_counts_backward: one node. So a loss step is one forward op and one
+// backward node instead of ~40 small ones; the math stays in the two ops it calls.
+#include "soft_set_loss.h"
+
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/library.h>
+
+#include <cstdio>
+#include <limits>
+#include <string>
+
+namespace softset {
+namespace {
+
+std::string fmt_g(double x) {  // Python's f"{x:g}"
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), "%g", x);
+  return buffer;
+}
+
+at::Tensor call_soft_counts(const at::Tensor& preds, const at::Tensor& target, const c10::optional<at::Tensor>& weight,
+                            const at::Tensor& grid, c10::string_view approx, double k, int64_t num_classes,
+                            c10::optional<int64_t> ignore_index, bool samplewise) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("softset_fast::soft_counts", "")
+                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const c10::optional<at::Tensor>&,
+                                         const at::Tensor&, c10::string_view, double, int64_t,
+                                         c10::optional<int64_t>, bool)>();
+  return op.call(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise);
+}
+
+at::Tensor call_metric_loss(const at::Tensor& counts, c10::string_view metric, c10::string_view average, double beta,
+                            double zero_division) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("softset_fast::metric_loss", "")
+                       .typed<at::Tensor(const at::Tensor&, c10::string_view, c10::string_view, double, double)>();
+  return op.call(counts, metric, average, beta, zero_division);
+}
+
+// Minimum and maximum of x where keep (all of x when keep is undefined), as float64 scalars on x's device.
+std::pair<at::Tensor, at::Tensor> kept_range(const at::Tensor& x, const at::Tensor& keep) {
+  const at::Tensor values = x.to(at::kDouble);
+  if (!keep.defined()) {
+    auto [low, high] = at::aminmax(values);
+    return {low, high};
+  }
+  const double inf = std::numeric_limits<double>::infinity();
+  return {at::where(keep, values, inf).min(), at::where(keep, values, -inf).max()};
+}
+
+}  // namespace
+
+void check_loss_values(const LossLayout& layout, const at::Tensor& preds, const at::Tensor& target,
+                       const c10::optional<at::Tensor>& weight, c10::optional<int64_t> ignore_index) {
+  // Every statistic goes into one small tensor, read with one copy to the host (one
+  // synchronisation on a GPU, none on the CPU).
+  std::vector<at::Tensor> stats;
+  const bool check_preds = preds.numel() > 0;
+  if (check_preds) {
+    auto [low, high] = at::aminmax(preds);
+    stats.push_back(low.to(at::kDouble));
+    stats.push_back(high.to(at::kDouble));
+  }
+  const bool check_target = target.numel() > 0 && target.scalar_type() != at::kBool;
+  at::Tensor kept_count;
+  if (check_target) {
+    at::Tensor keep;
+    if (ignore_index.has_value()) keep = target.ne(*ignore_index);
+    auto [low, high] = kept_range(target, keep);
+    stats.push_back(low);
+    stats.push_back(high);
+  }
+  const bool check_weight = weight.has_value() && weight->defined() && weight->numel() > 0;
+  if (check_weight) {
+    auto [low, high] = kept_range(*weight, at::Tensor());
+    stats.push_back(low);
+    stats.push_back(high);
+  }
+  if (stats.empty()) return;
+  const at::Tensor host = at::stack(stats).to(at::kCPU);
+  const double* s = host.data_ptr<double>();
+  if (check_preds) {
+    const double low = *s++, high = *s++;
+    TORCH_CHECK_VALUE(std::isfinite(low) && std::isfinite(high), "preds contains NaN or inf");
+    TORCH_CHECK_VALUE(low >= 0 && high <= 1, "preds must be probabilities in [0, 1] (or pass from_logits=True), "
+                      "got values in [", fmt_g(low), ", ", fmt_g(high), "]");
+  }
+  if (check_target) {
+    const double low = *s++, high = *s++;
+    if (low <= high) {  // else every element is ignored
+      if (layout.task == "multiclass") {
+        TORCH_CHECK_VALUE(low >= 0 && high < layout.classes, "target must hold class indices in [0, ",
+                          layout.classes, ") or ignore_index, got values in [", static_cast<int64_t>(low), ", ",
+                          static_cast<int64_t>(high), "]");
+      } else if (at::isFloatingType(target.scalar_type())) {
+        TORCH_CHECK_VALUE(low >= 0 && high <= 1, "target must lie in [0, 1] (soft labels allowed) for task='",
+                          layout.task, "', got values in [", fmt_g(low), ", ", fmt_g(high), "]");
+      } else {
+        TORCH_CHECK_VALUE(low >= 0 && high <= 1, "target must hold 0 or 1 for task='", layout.task,
+                          "' (or ignore_index)");
+      }
+    }
+  }
+  if (check_weight) {
+    const double low = *s++, high = *s++;
+    TORCH_CHECK_VALUE(std::isfinite(low) && std::isfinite(high), "weight contains NaN or inf");
+    TORCH_CHECK_VALUE(low >= 0, "weight must be non-negative");
+    const bool float32_counts = counts_dtype(preds.scalar_type()) == at::kFloat;
+    TORCH_CHECK_VALUE(!float32_counts || high <= std::numeric_limits<float>::max(),
+                      "weight must be finite in float32, the dtype the counts of ", dtype_name(preds.scalar_type()),
+                      " preds accumulate in; got values up to ", fmt_g(high));
+  }
+}
+
+LossInputs view_inputs(const LossLayout& layout, const at::Tensor& preds, const at::Tensor& target,
+                       const c10::optional<at::Tensor>& weight) {
+  const int64_t N = layout.shape[0], C = layout.shape[1], L = layout.shape[2];
+  TORCH_CHECK(preds.numel() == N * C * L, "soft_set_loss: shape ", layout.shape, " does not hold preds of ",
+              preds.sizes());
+  LossInputs in;
+  in.preds = preds.reshape({N, C, L});
+  const std::vector<int64_t> target_shape =
+      layout.num_classes > 0 ? std::vector<int64_t>{N, L} : std::vector<int64_t>{N, C, L};
+  in.target = target.reshape(target_shape);
+  if (weight.has_value() && weight->defined()) {
+    in.weight = weight->reshape(target_shape).to(counts_dtype(preds.scalar_type()));
+  }
+  return in;
+}
+
+LossParts soft_set_loss_parts(const LossLayout& layout, const at::Tensor& preds, const at::Tensor& target,
+                              const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
+                              c10::string_view approx, double k, c10::optional<int64_t> ignore_index, bool validate,
+                              const LossOptions& options) {
+  LossParts parts;
+  parts.inputs = view_inputs(layout, preds, target, weight);
+  const c10::optional<at::Tensor> w =
+      parts.inputs.weight.defined() ? c10::optional<at::Tensor>(parts.inputs.weight) : c10::nullopt;
+  if (validate) check_loss_values(layout, parts.inputs.preds, parts.inputs.target, w, ignore_index);
+  parts.counts = call_soft_counts(parts.inputs.preds, parts.inputs.target, w, grid, approx, k, layout.num_classes,
+                                  ignore_index, layout.samplewise);
+  parts.loss =
+      call_metric_loss(parts.counts, options.metric, options.average, options.beta, options.zero_division);
+  return parts;
+}
+
+namespace {
+
+at::Tensor soft_set_loss(const at::Tensor& preds, const at::Tensor& target, const c10::optional<at::Tensor>& weight,
+                         const at::Tensor& grid, c10::string_view approx, double k, int64_t num_classes,
+                         c10::optional<int64_t> ignore_index, bool samplewise, at::IntArrayRef shape,
+                         c10::string_view task, bool validate, c10::string_view metric, c10::string_view average,
+                         double beta, double zero_division) {
+  const LossLayout layout = make_layout(shape, task, num_classes, samplewise);
+  const LossOptions options{std::string(metric), std::string(average), beta, zero_division};
+  return soft_set_loss_parts(layout, preds, target, weight, grid, approx, k, ignore_index, validate, options).loss;
+}
+
+}  // namespace
+
+LossLayout make_layout(at::IntArrayRef shape, c10::string_view task, int64_t num_classes, bool samplewise) {
+  TORCH_CHECK(shape.size() == 3, "soft_set_loss: shape must be [N, C, L], got ", shape);
+  TORCH_CHECK(task == "binary" || task == "multilabel" || task == "multiclass",
+              "soft_set_loss: task must be 'binary', 'multilabel' or 'multiclass', got '", std::string(task), "'");
+  LossLayout layout;
+  layout.shape = shape.vec();
+  layout.task = std::string(task);
+  layout.num_classes = num_classes;
+  layout.classes = shape[1];
+  layout.samplewise = samplewise;
+  return layout;
+}
+
+}  // namespace softset
+
+TORCH_LIBRARY_IMPL(softset_fast, CompositeExplicitAutograd, m) {
+  m.impl("soft_set_loss", &softset::soft_set_loss);
+}
