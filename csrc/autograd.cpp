@@ -1,10 +1,15 @@
-// Autograd of softset_fast::soft_counts in C++, for every device with a C++ kernel.
+// Autograd of softset_fast::soft_counts and metric_loss in C++, for every device with a
+// C++ kernel.
 //
 // The counts are differentiable in preds only; the gradient is the private op
 // soft_counts_backward, called with the forward's inputs (nothing [N, T]-sized is
 // saved). The same rule as softset_fast/_autograd.py (which the Triton op uses), kept
 // in C++ here because the Python wrapper of torch.library.register_autograd cost
 // ~100 us of host time per training step, more than both kernels at N = 1000.
+//
+// metric_loss is differentiable in counts through the private op metric_loss_backward.
+// That op has no derivative of its own: its Autograd kernel records a node that raises
+// when a second derivative is asked for, instead of returning a wrong (zero) one.
 #include <torch/autograd.h>
 #include <torch/library.h>
 
@@ -79,9 +84,79 @@ at::Tensor soft_counts_autograd(const at::Tensor& preds, const at::Tensor& targe
   return SoftCounts::apply(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise);
 }
 
+at::Tensor call_metric_loss(const at::Tensor& counts, c10::string_view metric, c10::string_view average, double beta,
+                            double zero_division) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("softset_fast::metric_loss", "")
+                       .typed<at::Tensor(const at::Tensor&, c10::string_view, c10::string_view, double, double)>();
+  return op.call(counts, metric, average, beta, zero_division);
+}
+
+at::Tensor call_metric_loss_backward(const at::Tensor& grad, const at::Tensor& counts, c10::string_view metric,
+                                     c10::string_view average, double beta, double zero_division) {
+  static auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("softset_fast::metric_loss_backward", "")
+          .typed<at::Tensor(const at::Tensor&, const at::Tensor&, c10::string_view, c10::string_view, double, double)>();
+  return op.call(grad, counts, metric, average, beta, zero_division);
+}
+
+class MetricLoss : public torch::autograd::Function<MetricLoss> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& counts, c10::string_view metric,
+                            c10::string_view average, double beta, double zero_division) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->save_for_backward({counts});
+    ctx->saved_data["metric"] = std::string(metric);
+    ctx->saved_data["average"] = std::string(average);
+    ctx->saved_data["beta"] = beta;
+    ctx->saved_data["zero_division"] = zero_division;
+    return call_metric_loss(counts, metric, average, beta, zero_division);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    variable_list result(5);  // one per forward input; only counts gets a gradient
+    const variable_list saved = ctx->get_saved_variables();
+    const std::string metric = ctx->saved_data["metric"].toStringRef();
+    const std::string average = ctx->saved_data["average"].toStringRef();
+    result[0] = call_metric_loss_backward(grads[0], saved[0], metric, average, ctx->saved_data["beta"].toDouble(),
+                                          ctx->saved_data["zero_division"].toDouble());
+    return result;
+  }
+};
+
+// Reached only when the gradient of metric_loss is itself differentiated (create_graph=True).
+class MetricLossBackward : public torch::autograd::Function<MetricLossBackward> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& grad, const at::Tensor& counts,
+                            c10::string_view metric, c10::string_view average, double beta, double zero_division) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return call_metric_loss_backward(grad, counts, metric, average, beta, zero_division);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    TORCH_CHECK(false,
+                "metric_loss: second derivatives are not implemented by the fused epilogue; for higher-order "
+                "gradients compute the loss on the tensor path, 1 - softset_fast.metrics.<metric>(counts).mean()");
+    return variable_list(6);
+  }
+};
+
+at::Tensor metric_loss_autograd(const at::Tensor& counts, c10::string_view metric, c10::string_view average,
+                                double beta, double zero_division) {
+  return MetricLoss::apply(counts, metric, average, beta, zero_division);
+}
+
+at::Tensor metric_loss_backward_autograd(const at::Tensor& grad, const at::Tensor& counts, c10::string_view metric,
+                                         c10::string_view average, double beta, double zero_division) {
+  return MetricLossBackward::apply(grad, counts, metric, average, beta, zero_division);
+}
+
 }  // namespace
 }  // namespace softset
 
 TORCH_LIBRARY_IMPL(softset_fast, Autograd, m) {
   m.impl("soft_counts", &softset::soft_counts_autograd);
+  m.impl("metric_loss", &softset::metric_loss_autograd);
+  m.impl("metric_loss_backward", &softset::metric_loss_backward_autograd);
 }

@@ -1,5 +1,6 @@
 // Op schemas of softset_fast, defined once. Kernels register per device in
-// csrc/cpu/ and csrc/cuda/; fake kernels and autograd live in softset_fast/ops.py.
+// csrc/cpu/ and csrc/cuda/, autograd in csrc/autograd.cpp; fake kernels live in
+// softset_fast/ops.py (soft_counts) and softset_fast/_loss_op.py (metric_loss).
 #include <Python.h>
 #include <torch/library.h>
 
@@ -21,4 +22,13 @@ TORCH_LIBRARY(softset_fast, m) {
   // Gradient of soft_counts with respect to preds, given grad [G, C, T, 4]; returns preds' shape and dtype.
   m.def("soft_counts_backward(Tensor grad, Tensor preds, Tensor target, Tensor? weight, Tensor grid, "
         "str approx, float k, int num_classes, int? ignore_index, bool samplewise) -> Tensor");
+  // The loss 1 - mean(metric) of counts [G, C, T, 4] float32/float64 (tp, fn, fp, tn; G = samples when
+  // samplewise, else 1): metric one of f1, fbeta (beta > 0), accuracy, precision, recall, specificity,
+  // balanced_accuracy, jaccard, gmean, mcc, auroc, as in softset_fast/metrics.py; average macro, micro or
+  // weighted over classes gives a 0-d loss (mean over G and T), none the per-class loss [C]. Computed in
+  // float64, returned in counts' dtype.
+  m.def("metric_loss(Tensor counts, str metric, str average, float beta, float zero_division) -> Tensor");
+  // Gradient of metric_loss in counts given grad (the loss's shape); returns counts' shape and dtype.
+  m.def("metric_loss_backward(Tensor grad, Tensor counts, str metric, str average, float beta, "
+        "float zero_division) -> Tensor");
 }

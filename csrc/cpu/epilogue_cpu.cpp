@@ -1,0 +1,118 @@
+// softset_fast::metric_loss and metric_loss_backward on the CPU: the passes of
+// csrc/epilogue.h run per group g (all classes of g in one task), in parallel over
+// groups only when there are many. Deterministic: every per-group value is computed
+// in a fixed order, and the sums over groups run sequentially afterwards.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "../epilogue.h"
+#include "../epilogue_args.h"
+
+namespace softset {
+namespace cpu {
+namespace {
+
+using epilogue::Average;
+using epilogue::Metric;
+using epilogue::Problem;
+using epilogue::Scratch;
+
+// Groups per task: about this many counts each, so small problems run inline.
+constexpr int64_t kGrainCounts = 1 << 15;
+
+int64_t group_grain(const Problem& pr) { return std::max<int64_t>(1, kGrainCounts / std::max<int64_t>(1, pr.C * pr.T)); }
+
+// Class (or micro) pass and group pass of group g.
+template <Metric M, typename S>
+void rows_of_group(const Problem& pr, const S* counts, int64_t g, const Scratch& s) {
+  if (pr.average == Average::kMicro) {
+    epilogue::micro_pass<M>(pr, counts, g, s);
+  } else {
+    for (int64_t c = 0; c < pr.C; ++c) epilogue::class_pass<M>(pr, counts, g * pr.C + c, s);
+  }
+  if (pr.average != Average::kNone) epilogue::group_pass(pr, g, s);
+}
+
+template <Metric M, typename S>
+void forward(const Problem& pr, const S* counts, S* out) {
+  std::vector<double> scratch(pr.scratch_size());
+  const Scratch s = Scratch::at(pr, scratch.data());
+  at::parallel_for(0, pr.G, group_grain(pr), [&](int64_t begin, int64_t end) {
+    for (int64_t g = begin; g < end; ++g) rows_of_group<M>(pr, counts, g, s);
+  });
+  if (pr.average == Average::kNone) {
+    for (int64_t c = 0; c < pr.C; ++c) out[c] = static_cast<S>(epilogue::class_loss_value(pr, s, c));
+  } else {
+    out[0] = static_cast<S>(epilogue::loss_value(pr, s));
+  }
+}
+
+template <Metric M, typename S>
+void backward(const Problem& pr, const S* counts, const S* grad, S* grad_counts) {
+  std::vector<double> scratch(pr.scratch_size());
+  const Scratch s = Scratch::at(pr, scratch.data());
+  at::parallel_for(0, pr.G, group_grain(pr), [&](int64_t begin, int64_t end) {
+    for (int64_t g = begin; g < end; ++g) {
+      if (pr.average == Average::kMicro) {
+        epilogue::micro_backward<M>(pr, counts, grad, g, grad_counts);
+        continue;
+      }
+      if (pr.average == Average::kWeighted) rows_of_group<M>(pr, counts, g, s);  // weights and rows
+      for (int64_t c = 0; c < pr.C; ++c) epilogue::class_backward<M>(pr, counts, grad, g * pr.C + c, s, grad_counts);
+    }
+  });
+}
+
+template <typename F>
+void dispatch_float(at::ScalarType t, F&& f) {
+  if (t == at::kDouble) {
+    f(double());
+  } else {
+    f(float());
+  }
+}
+
+at::Tensor metric_loss_cpu(const at::Tensor& counts, c10::string_view metric, c10::string_view average, double beta,
+                           double zero_division) {
+  const char* op = "metric_loss";
+  const Problem pr = epilogue::make_problem(counts, metric, average, beta, zero_division, op);
+  const at::Tensor cm = counts.contiguous();
+  at::Tensor out = at::empty(epilogue::loss_shape(pr), counts.options());
+  dispatch_float(cm.scalar_type(), [&](auto zero) {
+    using S = decltype(zero);
+    epilogue::dispatch_metric(pr.metric, [&](auto kind) {
+      forward<decltype(kind)::value>(pr, cm.data_ptr<S>(), out.data_ptr<S>());
+    });
+  });
+  return out;
+}
+
+at::Tensor metric_loss_backward_cpu(const at::Tensor& grad, const at::Tensor& counts, c10::string_view metric,
+                                    c10::string_view average, double beta, double zero_division) {
+  const char* op = "metric_loss_backward";
+  const Problem pr = epilogue::make_problem(counts, metric, average, beta, zero_division, op);
+  epilogue::check_grad(grad, counts, pr, average, op);
+  const at::Tensor cm = counts.contiguous();
+  const at::Tensor upstream = grad.to(counts.scalar_type()).contiguous();
+  at::Tensor grad_counts = at::empty(cm.sizes(), cm.options());
+  dispatch_float(cm.scalar_type(), [&](auto zero) {
+    using S = decltype(zero);
+    epilogue::dispatch_metric(pr.metric, [&](auto kind) {
+      backward<decltype(kind)::value>(pr, cm.data_ptr<S>(), upstream.data_ptr<S>(), grad_counts.data_ptr<S>());
+    });
+  });
+  return grad_counts;
+}
+
+}  // namespace
+}  // namespace cpu
+}  // namespace softset
+
+TORCH_LIBRARY_IMPL(softset_fast, CPU, m) {
+  m.impl("metric_loss", &softset::cpu::metric_loss_cpu);
+  m.impl("metric_loss_backward", &softset::cpu::metric_loss_backward_cpu);
+}

@@ -1,0 +1,94 @@
+"""The fused loss epilogue ``torch.ops.softset_fast.metric_loss``: fake kernels and wrapper.
+
+``metric_loss(counts, metric, average, beta, zero_division)`` is, in one op,
+
+    1 - softset_fast.metrics.<metric>(counts, average=average, ...).mean()
+
+for counts [G, C, T, 4] = (tp, fn, fp, tn) per (group, class, threshold), float32 or
+float64 (G = samples when samplewise, else 1; C = 1 for binary). average "macro",
+"micro" or "weighted" gives a 0-d loss, the mean over G and T (auroc: over G) of the
+class-averaged metric; "none" gives the per-class loss [C], 1 - the mean over G and T of
+that class's metric. Computed in float64 (csrc/epilogue.h, one copy for CPU and CUDA),
+returned in counts' dtype; deterministic. An empty G or T gives NaN, as the mean over
+nothing does on the tensor path.
+
+The gradient in counts is the private op ``metric_loss_backward`` (autograd in
+csrc/autograd.cpp); its own derivative raises, so create_graph=True followed by a second
+backward fails loudly instead of giving zeros.
+
+Here: the fake kernels (shapes and dtypes for torch.compile and FakeTensor, with the C++
+argument checks and messages), :data:`FUSED_METRICS` and :func:`metric_loss_from_counts`.
+Importing this module without a built extension is harmless; only the wrapper raises.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+FUSED_METRICS = ("f1", "fbeta", "accuracy", "precision", "recall", "specificity", "balanced_accuracy", "jaccard",
+                 "gmean", "mcc", "auroc")
+FUSED_AVERAGES = ("none", "macro", "micro", "weighted")
+
+try:  # registers torch.ops.softset_fast.* when the extension is built
+    from . import _C  # noqa: F401
+except ImportError:  # pragma: no cover - depends on the build
+    pass
+
+AVAILABLE = hasattr(torch.ops.softset_fast, "metric_loss")
+
+
+def _check_args(op, counts, metric, average, beta, zero_division) -> None:
+    """The checks of csrc/epilogue_args.h (make_problem), with its messages."""
+    def check(ok, message):
+        torch._check(ok, lambda: f"{op}: {message()}")
+
+    check(counts.dim() == 4 and counts.shape[3] == 4,
+          lambda: f"counts must have shape [G, C, T, 4] (tp, fn, fp, tn), got {list(counts.shape)}")
+    check(counts.dtype in (torch.float32, torch.float64),
+          lambda: f"counts must be float32 or float64, got {counts.dtype}")
+    check(metric in FUSED_METRICS,
+          lambda: f"metric must be one of {', '.join(repr(m) for m in FUSED_METRICS)}, got '{metric}'")
+    if metric == "fbeta":
+        check(math.isfinite(beta) and beta > 0, lambda: f"beta must be a finite number > 0 for metric='fbeta', got {beta}")
+    check(average in FUSED_AVERAGES,
+          lambda: f"average must be one of {', '.join(repr(a) for a in FUSED_AVERAGES)}, got '{average}'")
+    check(math.isfinite(zero_division), lambda: f"zero_division must be a finite number, got {zero_division}")
+
+
+def _loss_shape(counts, average):
+    return (counts.shape[1],) if average == "none" else ()
+
+
+if AVAILABLE:
+    @torch.library.register_fake("softset_fast::metric_loss")
+    def _metric_loss_fake(counts, metric, average, beta, zero_division):
+        _check_args("metric_loss", counts, metric, average, beta, zero_division)
+        return counts.new_empty(_loss_shape(counts, average))
+
+    @torch.library.register_fake("softset_fast::metric_loss_backward")
+    def _metric_loss_backward_fake(grad, counts, metric, average, beta, zero_division):
+        op = "metric_loss_backward"
+        _check_args(op, counts, metric, average, beta, zero_division)
+        torch._check(grad.device == counts.device,
+                     lambda: f"{op}: grad must be on counts' device {counts.device}, got {grad.device}")
+        torch._check(grad.dtype.is_floating_point, lambda: f"{op}: grad must be floating point, got {grad.dtype}")
+        expected = _loss_shape(counts, average)
+        torch._check(tuple(grad.shape) == expected,
+                     lambda: f"{op}: grad must have the loss's shape {list(expected)} for average='{average}', "
+                             f"got {list(grad.shape)}")
+        return torch.empty_like(counts, memory_format=torch.contiguous_format)
+
+
+def metric_loss_from_counts(counts: torch.Tensor, metric: str, average: str = "macro", beta: float = 1.0,
+                            zero_division: float = 0.0) -> torch.Tensor:
+    """1 - mean(metric(counts)) in one fused op, differentiable in counts (see the module doc).
+
+    counts: [G, C, T, 4] float32/float64, e.g. torch.ops.softset_fast.soft_counts(...).
+    metric: one of :data:`FUSED_METRICS`; beta is used by "fbeta" only.
+    Returns a 0-d tensor, or [C] for average="none"; counts' dtype.
+    """
+    if not AVAILABLE:
+        raise RuntimeError("torch.ops.softset_fast.metric_loss is not built; reinstall softset_fast from a checkout "
+                           "with `pip install --no-build-isolation -e .`")
+    return torch.ops.softset_fast.metric_loss(counts, metric, average, float(beta), float(zero_division))
