@@ -17,6 +17,8 @@
 
 #include <string>
 
+#include "soft_set_loss.h"
+
 namespace softset {
 namespace {
 
@@ -155,7 +157,102 @@ at::Tensor metric_loss_backward_autograd(const at::Tensor& grad, const at::Tenso
 }  // namespace
 }  // namespace softset
 
+namespace softset {
+namespace {
+
+// Reached only when the gradient of soft_counts is itself differentiated (create_graph=True).
+class SoftCountsBackward : public torch::autograd::Function<SoftCountsBackward> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& grad, const at::Tensor& preds,
+                            const at::Tensor& target, const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
+                            c10::string_view approx, double k, int64_t num_classes,
+                            c10::optional<int64_t> ignore_index, bool samplewise) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return call_backward(grad, preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    TORCH_CHECK(false,
+                "soft_counts: second derivatives are not implemented by the fused kernels (cpu, cuda); for "
+                "higher-order gradients use backend='reference'");
+    return variable_list(10);
+  }
+};
+
+at::Tensor soft_counts_backward_autograd(const at::Tensor& grad, const at::Tensor& preds, const at::Tensor& target,
+                                         const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
+                                         c10::string_view approx, double k, int64_t num_classes,
+                                         c10::optional<int64_t> ignore_index, bool samplewise) {
+  return SoftCountsBackward::apply(grad, preds, target, weight, grid, approx, k, num_classes, ignore_index,
+                                   samplewise);
+}
+
+// One node for the whole loss: metric_loss_backward gives dL/dcounts, soft_counts_backward dL/dpreds.
+class SoftSetLoss : public torch::autograd::Function<SoftSetLoss> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& preds, const at::Tensor& target,
+                            const c10::optional<at::Tensor>& weight, const at::Tensor& grid, c10::string_view approx,
+                            double k, int64_t num_classes, c10::optional<int64_t> ignore_index, bool samplewise,
+                            at::IntArrayRef shape, c10::string_view task, bool validate, c10::string_view metric,
+                            c10::string_view average, double beta, double zero_division) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    const LossLayout layout = make_layout(shape, task, num_classes, samplewise);
+    const LossOptions options{std::string(metric), std::string(average), beta, zero_division};
+    LossParts parts =
+        soft_set_loss_parts(layout, preds, target, weight, grid, approx, k, ignore_index, validate, options);
+    // preds itself, not its [N, C, L] view: a second derivative must reach the backward ops'
+    // own autograd (which says it is not implemented) instead of a tensor without history.
+    ctx->save_for_backward({preds, parts.inputs.target, parts.inputs.weight, grid, parts.counts});
+    ctx->saved_data["shape"] = shape.vec();
+    ctx->saved_data["approx"] = std::string(approx);
+    ctx->saved_data["k"] = k;
+    ctx->saved_data["num_classes"] = num_classes;
+    ctx->saved_data["ignore_index"] = ignore_index;
+    ctx->saved_data["samplewise"] = samplewise;
+    ctx->saved_data["metric"] = options.metric;
+    ctx->saved_data["average"] = options.average;
+    ctx->saved_data["beta"] = beta;
+    ctx->saved_data["zero_division"] = zero_division;
+    return parts.loss;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    variable_list result(16);  // one per forward input; only preds gets a gradient
+    if (!ctx->needs_input_grad(0)) return result;
+    const variable_list saved = ctx->get_saved_variables();
+    const c10::optional<at::Tensor> weight =
+        saved[2].defined() ? c10::optional<at::Tensor>(saved[2]) : c10::nullopt;
+    const at::Tensor grad_counts =
+        call_metric_loss_backward(grads[0], saved[4], ctx->saved_data["metric"].toStringRef(),
+                                  ctx->saved_data["average"].toStringRef(), ctx->saved_data["beta"].toDouble(),
+                                  ctx->saved_data["zero_division"].toDouble());
+    const at::Tensor preds = saved[0];
+    const at::Tensor grad_preds = call_backward(
+        grad_counts, preds.reshape(ctx->saved_data["shape"].toIntVector()), saved[1], weight, saved[3],
+        ctx->saved_data["approx"].toStringRef(),
+        ctx->saved_data["k"].toDouble(), ctx->saved_data["num_classes"].toInt(),
+        ctx->saved_data["ignore_index"].toOptional<int64_t>(), ctx->saved_data["samplewise"].toBool());
+    result[0] = grad_preds.reshape(preds.sizes());
+    return result;
+  }
+};
+
+at::Tensor soft_set_loss_autograd(const at::Tensor& preds, const at::Tensor& target,
+                                  const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
+                                  c10::string_view approx, double k, int64_t num_classes,
+                                  c10::optional<int64_t> ignore_index, bool samplewise, at::IntArrayRef shape,
+                                  c10::string_view task, bool validate, c10::string_view metric,
+                                  c10::string_view average, double beta, double zero_division) {
+  return SoftSetLoss::apply(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise, shape,
+                            task, validate, metric, average, beta, zero_division);
+}
+
+}  // namespace
+}  // namespace softset
+
 TORCH_LIBRARY_IMPL(softset_fast, Autograd, m) {
+  m.impl("soft_counts_backward", &softset::soft_counts_backward_autograd);
+  m.impl("soft_set_loss", &softset::soft_set_loss_autograd);
   m.impl("soft_counts", &softset::soft_counts_autograd);
   m.impl("metric_loss", &softset::metric_loss_autograd);
   m.impl("metric_loss_backward", &softset::metric_loss_backward_autograd);

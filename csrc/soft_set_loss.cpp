@@ -43,9 +43,15 @@ at::Tensor call_metric_loss(const at::Tensor& counts, c10::string_view metric, c
   return op.call(counts, metric, average, beta, zero_division);
 }
 
+// x in dtype: x itself when it already is (ops below autograd must not return their input, which
+// Tensor::to would).
+at::Tensor as_dtype(const at::Tensor& x, at::ScalarType dtype) {
+  return x.scalar_type() == dtype ? x : x.to(dtype);
+}
+
 // Minimum and maximum of x where keep (all of x when keep is undefined), as float64 scalars on x's device.
 std::pair<at::Tensor, at::Tensor> kept_range(const at::Tensor& x, const at::Tensor& keep) {
-  const at::Tensor values = x.to(at::kDouble);
+  const at::Tensor values = as_dtype(x, at::kDouble);
   if (!keep.defined()) {
     auto [low, high] = at::aminmax(values);
     return {low, high};
@@ -64,8 +70,8 @@ void check_loss_values(const LossLayout& layout, const at::Tensor& preds, const 
   const bool check_preds = preds.numel() > 0;
   if (check_preds) {
     auto [low, high] = at::aminmax(preds);
-    stats.push_back(low.to(at::kDouble));
-    stats.push_back(high.to(at::kDouble));
+    stats.push_back(as_dtype(low, at::kDouble));
+    stats.push_back(as_dtype(high, at::kDouble));
   }
   const bool check_target = target.numel() > 0 && target.scalar_type() != at::kBool;
   at::Tensor kept_count;
@@ -83,7 +89,8 @@ void check_loss_values(const LossLayout& layout, const at::Tensor& preds, const 
     stats.push_back(high);
   }
   if (stats.empty()) return;
-  const at::Tensor host = at::stack(stats).to(at::kCPU);
+  const at::Tensor stacked = at::stack(stats);
+  const at::Tensor host = stacked.is_cpu() ? stacked : stacked.to(at::kCPU);
   const double* s = host.data_ptr<double>();
   if (check_preds) {
     const double low = *s++, high = *s++;
@@ -129,7 +136,7 @@ LossInputs view_inputs(const LossLayout& layout, const at::Tensor& preds, const 
       layout.num_classes > 0 ? std::vector<int64_t>{N, L} : std::vector<int64_t>{N, C, L};
   in.target = target.reshape(target_shape);
   if (weight.has_value() && weight->defined()) {
-    in.weight = weight->reshape(target_shape).to(counts_dtype(preds.scalar_type()));
+    in.weight = as_dtype(weight->reshape(target_shape), counts_dtype(preds.scalar_type()));
   }
   return in;
 }

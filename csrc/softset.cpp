@@ -1,6 +1,6 @@
 // Op schemas of softset_fast, defined once. Kernels register per device in
-// csrc/cpu/ and csrc/cuda/, autograd in csrc/autograd.cpp; fake kernels live in
-// softset_fast/ops.py (soft_counts) and softset_fast/_loss_op.py (metric_loss).
+// csrc/cpu/ and csrc/cuda/ (soft_set_loss, which calls the others: csrc/soft_set_loss.cpp),
+// autograd in csrc/autograd.cpp; fake kernels in softset_fast/backends/extension.py.
 #include <Python.h>
 #include <torch/library.h>
 
@@ -31,4 +31,10 @@ TORCH_LIBRARY(softset_fast, m) {
   // Gradient of metric_loss in counts given grad (the loss's shape); returns counts' shape and dtype.
   m.def("metric_loss_backward(Tensor grad, Tensor counts, str metric, str average, float beta, "
         "float zero_division) -> Tensor");
+  // A loss step's forward in one op: preds and target in their public shapes, viewed as soft_counts'
+  // [N, C, L] layout by `shape` (target as [N, L] when num_classes > 0), the public API's value checks when
+  // `validate` (task names the task in their messages), then metric_loss(soft_counts(...), ...).
+  m.def("soft_set_loss(Tensor preds, Tensor target, Tensor? weight, Tensor grid, str approx, float k, "
+        "int num_classes, int? ignore_index, bool samplewise, int[] shape, str task, bool validate, str metric, "
+        "str average, float beta, float zero_division) -> Tensor");
 }

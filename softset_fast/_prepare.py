@@ -123,6 +123,9 @@ def check_structure(preds, target, weight, task, num_classes, ignore_index, mult
                 raise ValueError(f"target must have the shape of preds {tuple(preds.shape)} for task='multilabel', "
                                  f"got {tuple(target.shape)}")
         else:
+            if classes == 0:
+                raise ValueError(f"preds must have at least one class for task='multiclass' (preds.shape[1] >= 1), "
+                                 f"got shape {tuple(preds.shape)}")
             expected = preds.shape[:1] + preds.shape[2:]
             if target.shape != expected:
                 raise ValueError(f"target must hold class indices of shape {tuple(expected)} (preds without its "

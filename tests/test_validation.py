@@ -183,3 +183,11 @@ def test_loss_modules_with_a_metric_function_pickle():
     loss = pickle.loads(pickle.dumps(sf.SoftSetLoss(sf.metrics.mcc)))
     preds, target = torch.rand(30), torch.rand(30) < 0.5
     assert torch.equal(loss(preds, target), sf.SoftSetLoss(sf.metrics.mcc)(preds, target))
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_multiclass_without_classes_is_a_clear_error(batch):
+    for validate in (True, False):
+        with pytest.raises(ValueError, match="at least one class"):
+            sf.soft_confusion_matrix(torch.rand(batch, 0, 3), torch.zeros(batch, 3, dtype=torch.long),
+                                     task="multiclass", validate_args=validate)

@@ -11,6 +11,7 @@ import warnings
 import torch
 
 from . import reference
+from . import loss_op  # noqa: F401  (the fused loss ops' fake kernels)
 from .extension import extension_error
 
 BACKENDS = ("reference", "cpu", "cuda", "triton")

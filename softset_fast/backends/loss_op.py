@@ -16,8 +16,12 @@ The gradient in counts is the private op ``metric_loss_backward`` (autograd in
 csrc/autograd.cpp); its own derivative raises, so create_graph=True followed by a second
 backward fails loudly instead of giving zeros.
 
-Here: the fake kernels (shapes and dtypes for torch.compile and FakeTensor, with the C++
-argument checks and messages), :data:`FUSED_METRICS` and :func:`metric_loss_from_counts`.
+``soft_set_loss`` (csrc/soft_set_loss.cpp) is the counts and this epilogue in one op, the
+fused training step of softset_fast.losses.
+
+Here: the fake kernels of the three ops (shapes and dtypes for torch.compile and FakeTensor,
+with the C++ argument checks and messages), :data:`FUSED_METRICS` and
+:func:`metric_loss_from_counts`.
 Importing this module without a built extension is harmless; only the wrapper raises.
 """
 from __future__ import annotations
@@ -30,10 +34,8 @@ FUSED_METRICS = ("f1", "fbeta", "accuracy", "precision", "recall", "specificity"
                  "gmean", "mcc", "auroc")
 FUSED_AVERAGES = ("none", "macro", "micro", "weighted")
 
-try:  # registers torch.ops.softset_fast.* when the extension is built
-    from . import _C  # noqa: F401
-except ImportError:  # pragma: no cover - depends on the build
-    pass
+from . import extension  # noqa: F401  (loads softset_fast._C when it is built)
+from .._prepare import accumulation_dtype
 
 AVAILABLE = hasattr(torch.ops.softset_fast, "metric_loss")
 
@@ -78,6 +80,16 @@ if AVAILABLE:
                      lambda: f"{op}: grad must have the loss's shape {list(expected)} for average='{average}', "
                              f"got {list(grad.shape)}")
         return torch.empty_like(counts, memory_format=torch.contiguous_format)
+
+    @torch.library.register_fake("softset_fast::soft_set_loss")
+    def _soft_set_loss_fake(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise, shape,
+                            task, validate, metric, average, beta, zero_division):
+        torch._check(len(shape) == 3 and preds.numel() == shape[0] * shape[1] * shape[2],
+                     lambda: f"soft_set_loss: shape {list(shape)} does not hold preds of {list(preds.shape)}")
+        counts = preds.new_empty((shape[0] if samplewise else 1, shape[1], grid.shape[0], 4),
+                                 dtype=accumulation_dtype(preds.dtype))
+        _check_args("metric_loss", counts, metric, average, beta, zero_division)
+        return counts.new_empty(_loss_shape(counts, average))
 
 
 def metric_loss_from_counts(counts: torch.Tensor, metric: str, average: str = "macro", beta: float = 1.0,

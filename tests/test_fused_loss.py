@@ -1,0 +1,195 @@
+"""The fused loss step (softset_fast::soft_set_loss): the same values and gradients as the
+tensor-op path on the same counts, its argument and value checks, few dispatched operations,
+opcheck and torch.compile."""
+import itertools
+
+import pytest
+import torch
+
+import softset_fast as sf
+from softset_fast import metrics
+from softset_fast.backends.registry import fused_loss_runs, unavailable_reason
+
+pytestmark = pytest.mark.skipif(unavailable_reason("cpu") is not None or not fused_loss_runs("cpu", torch.device("cpu")),
+                                reason="the C++ CPU op is not built")
+
+METRICS = sorted(metrics.METRICS)
+AVERAGES = ("macro", "micro", "weighted", "none")
+
+
+def make_case(task, dtype, *, n=37, classes=4, length=3, soft=False, weighted=False, ignore=False):
+    if task == "binary":
+        preds = torch.rand(n, length, dtype=torch.float64)
+        target = torch.rand(n, length, dtype=torch.float64) if soft else torch.rand(n, length) < 0.3
+    elif task == "multilabel":
+        preds = torch.rand(n, classes, length, dtype=torch.float64)
+        target = torch.rand(n, classes, length, dtype=torch.float64) if soft else torch.rand(n, classes, length) < 0.3
+    else:
+        preds = torch.rand(n, classes, length, dtype=torch.float64).softmax(1)
+        target = torch.randint(0, classes, (n, length))
+    kwargs = {}
+    if weighted:
+        kwargs["weight"] = torch.rand(target.shape, dtype=torch.float64)
+    if ignore:
+        if task == "multiclass":
+            target[::5] = -100
+            kwargs["ignore_index"] = -100
+        else:
+            target = target.to(torch.float64) if soft else target.to(torch.int64)
+            target[::5] = 7
+            kwargs["ignore_index"] = 7
+    return preds.to(dtype).requires_grad_(True), target, kwargs
+
+
+def tensor_path_loss(preds, target, metric, average, metric_kwargs, **kwargs):
+    """Today's tensor-op loss on the same (C++) counts: 1 − mean(metric(counts))."""
+    counts = sf.soft_confusion_matrix(preds, target, backend="cpu", **kwargs)
+    task = kwargs.get("task", "binary")
+    values = metrics.METRICS[metric](counts, **metric_kwargs, **({} if task == "binary" else {"average": average}))
+    if task != "binary" and average == "none":
+        samplewise = kwargs.get("multidim_average") == "samplewise"
+        dims = [d for d in range(values.dim()) if d != (1 if samplewise else 0)]
+        return 1 - (values.mean(dims) if dims else values)
+    return 1 - values.mean()
+
+
+def check_same(preds, target, metric, average="macro", metric_kwargs=None, rtol=1e-12, atol=1e-12, **kwargs):
+    metric_kwargs = dict(metric_kwargs or {})
+    fused = sf.metric_loss(preds, target, metric, average=average, metric_kwargs=metric_kwargs, backend="cpu",
+                           **kwargs)
+    assert fused.grad_fn is not None and "SoftSetLoss" in type(fused.grad_fn).__name__ + fused.grad_fn.name()
+    expected = tensor_path_loss(preds, target, metric, average, metric_kwargs, **kwargs)
+    torch.testing.assert_close(fused, expected, rtol=rtol, atol=atol)
+    upstream = torch.rand_like(fused) + 0.5  # grad_output != 1
+    grad, = torch.autograd.grad(fused, preds, upstream)
+    expected_grad, = torch.autograd.grad(expected, preds, upstream)
+    torch.testing.assert_close(grad, expected_grad, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("task, average", [("binary", "macro")] + list(itertools.product(
+    ("multilabel", "multiclass"), AVERAGES)))
+def test_every_metric_and_average_float64(metric, task, average):
+    preds, target, kwargs = make_case(task, torch.float64)
+    metric_kwargs = {"beta": 2.0} if metric == "fbeta" else {}
+    check_same(preds, target, metric, average, metric_kwargs, task=task, **kwargs)
+
+
+@pytest.mark.parametrize("metric", ["f1", "mcc", "auroc", "gmean", "balanced_accuracy"])
+@pytest.mark.parametrize("approx", ["linear", "sigmoid", "step"])
+@pytest.mark.parametrize("task", ["binary", "multilabel", "multiclass"])
+@pytest.mark.parametrize("options", ["samplewise", "weight", "ignore", "soft"])
+def test_approximations_and_options(metric, approx, task, options):
+    if options == "soft" and task == "multiclass":
+        pytest.skip("class indices are hard labels")
+    preds, target, kwargs = make_case(task, torch.float64, soft=options == "soft", weighted=options == "weight",
+                                      ignore=options == "ignore")
+    if options == "samplewise":
+        kwargs["multidim_average"] = "samplewise"
+    check_same(preds, target, metric, "weighted" if task != "binary" else "macro", approx=approx, task=task,
+               thresholds=7, **kwargs)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(torch.float32, 1e-5), (torch.float16, 1e-5), (torch.bfloat16, 1e-5)])
+def test_low_precision_preds(dtype, rtol):
+    preds, target, kwargs = make_case("multilabel", dtype)
+    check_same(preds, target, "f1", "macro", rtol=rtol, atol=1e-6, task="multilabel")
+
+
+@pytest.mark.parametrize("zero_division", [0.0, 1.0, 0.5])
+@pytest.mark.parametrize("metric", METRICS)
+def test_zero_denominators(metric, zero_division):
+    """An empty class, an all-negative batch and an empty batch."""
+    preds = torch.rand(20, 3, dtype=torch.float64, requires_grad=True)
+    target = torch.zeros(20, 3, dtype=torch.bool)
+    target[:5, 0] = True  # class 1 and 2: no positives
+    check_same(preds, target, metric, "macro", {"zero_division": zero_division}, task="multilabel")
+    negatives = torch.rand(20, dtype=torch.float64, requires_grad=True)
+    check_same(negatives, target[:, 1], metric, "macro", {"zero_division": zero_division})
+    empty = torch.rand(0, dtype=torch.float64, requires_grad=True)
+    check_same(empty, torch.zeros(0, dtype=torch.bool), metric, "macro", {"zero_division": zero_division})
+
+
+BAD_VALUES = {
+    "preds_range": (lambda p, y: (torch.full_like(p, 1.5), y, {}), "preds must be probabilities in \\[0, 1\\]"),
+    "preds_nan": (lambda p, y: (torch.full_like(p, float("nan")), y, {}), "preds contains NaN or inf"),
+    "int_target": (lambda p, y: (p, y.long() * 2, {}), "target must hold 0 or 1 for task='binary'"),
+    "soft_target": (lambda p, y: (p, y.double() * 2, {}), "target must lie in \\[0, 1\\]"),
+    "class_target": (lambda p, y: (torch.rand(30, 3), torch.full((30,), 3), {"task": "multiclass"}),
+                     "target must hold class indices in \\[0, 3\\)"),
+    "negative_weight": (lambda p, y: (p, y, {"weight": -torch.ones(30)}), "weight must be non-negative"),
+    "inf_weight": (lambda p, y: (p, y, {"weight": torch.full((30,), float("inf"))}), "weight contains NaN or inf"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VALUES))
+@pytest.mark.parametrize("backend", ["cpu", "reference"])
+def test_value_errors_match_the_public_checks(case, backend):
+    """validate_args=True checks the values inside the fused op, with the public API's messages."""
+    make, message = BAD_VALUES[case]
+    preds, target, kwargs = make(torch.rand(30), torch.rand(30) < 0.5)
+    with pytest.raises(ValueError, match=message):
+        sf.fbeta_loss(preds, target, backend=backend, **kwargs)
+
+
+def test_ignored_and_out_of_range_labels_pass_when_ignored():
+    preds = torch.rand(40, dtype=torch.float64, requires_grad=True)
+    target = (torch.rand(40) < 0.5).long()
+    target[::4] = 9
+    check_same(preds, target, "f1", ignore_index=9)
+
+
+def count_step_operations(step) -> tuple[int, int]:
+    """Top-level operations of the forward and autograd nodes of the backward, as torch.profiler records
+    them (the AccumulateGrad of the caller's own leaf tensor not counted)."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as forward_profile:
+        loss = step()
+    forward = [e for e in forward_profile.events() if e.cpu_parent is None]
+    with profile(activities=[ProfilerActivity.CPU]) as backward_profile:
+        loss.backward()
+    nodes = [e for e in backward_profile.events()
+             if e.name.startswith("autograd::engine::evaluate_function:") and "AccumulateGrad" not in e.name]
+    return len(forward), len(nodes)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"task": "multilabel"}, {"approx": "sigmoid"}, {"validate_args": False}])
+def test_a_loss_step_dispatches_at_most_four_operations(kwargs):
+    task = kwargs.get("task", "binary")
+    preds = torch.rand(1024, 3 if task == "multilabel" else 1).squeeze(-1).requires_grad_(True)
+    target = torch.rand(preds.shape) < 0.3
+    sf.fbeta_loss(preds, target, **kwargs).backward()  # warm-up: caches, first-call work
+    forward, backward = count_step_operations(lambda: sf.fbeta_loss(preds, target, **kwargs))
+    assert forward + backward <= 4, (forward, backward)
+
+
+def test_opcheck_soft_set_loss():
+    preds = torch.rand(5, 3, 7, dtype=torch.float64, requires_grad=True)
+    target = torch.rand(5, 3, 7) < 0.4
+    grid = sf._grid.coefficient_table(sf._grid.resolve_thresholds(9, "linear", "cpu"), "linear", 0.2)
+    for average, samplewise in [("macro", False), ("weighted", True), ("none", False)]:
+        shape = [5, 3, 7]
+        args = (preds, target, None, grid, "linear", 10.0, 0, None, samplewise, shape, "multilabel", True, "f1",
+                average, 1.0, 0.0)
+        torch.library.opcheck(torch.ops.softset_fast.soft_set_loss.default, args)
+
+
+def test_compile_fullgraph():
+    preds = torch.rand(257, requires_grad=True)
+    target = torch.rand(257) < 0.3
+    eager = sf.fbeta_loss(preds, target)
+    grad, = torch.autograd.grad(eager, preds)
+    compiled = torch.compile(lambda p, y: sf.fbeta_loss(p, y), fullgraph=True)
+    loss = compiled(preds, target)
+    torch.testing.assert_close(loss, eager)
+    torch.testing.assert_close(torch.autograd.grad(loss, preds)[0], grad)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_second_derivatives_are_a_clear_error(fused):
+    preds = torch.rand(50, dtype=torch.float64, requires_grad=True)
+    target = torch.rand(50) < 0.5
+    loss = sf.fbeta_loss(preds, target) if fused else 1 - metrics.f1(sf.soft_confusion_matrix(preds, target)).mean()
+    grad, = torch.autograd.grad(loss, preds, create_graph=True)
+    with pytest.raises(RuntimeError, match="second derivatives are not implemented"):
+        torch.autograd.grad(grad.sum(), preds)
