@@ -22,6 +22,15 @@ SHAPES = [(g, c, t) for g in (1, 3) for c in (1, 4) for t in (1, 7)]
 OP = torch.ops.softset_fast
 
 
+@pytest.fixture(params=["cpu", "cuda"])
+def op_device(request):
+    """The devices with a kernel of the op ("cuda" is skipped by the conftest hook without a GPU)."""
+    if request.param == "cuda" and not torch._C._dispatch_has_kernel_for_dispatch_key("softset_fast::metric_loss",
+                                                                                      "CUDA"):
+        pytest.skip("softset_fast._C was built without CUDA")
+    return torch.device(request.param)
+
+
 def _counts(G, C, T, dtype=torch.float64):
     """Random counts with zero denominators: scattered zero entries, and per (group, class) in
     turn all-zero counts, no positives, no negatives; with G >= 3 a group without positives."""
@@ -68,12 +77,15 @@ def _grad_output(counts, average):
     return torch.tensor(0.7, dtype=counts.dtype)
 
 
-def _compare(counts, metric, average, beta, zero_division, rtol, atol, reference_dtype=None):
+def _compare(counts, metric, average, beta, zero_division, rtol, atol, reference_dtype=None, device="cpu"):
+    """The op on device against the tensor path on the CPU (in reference_dtype if given)."""
     grad_output = _grad_output(counts, average)
     ref_counts = counts if reference_dtype is None else counts.to(reference_dtype)
     ref_value, ref_grad = _value_and_grad(lambda cm: _tensor_path(cm, metric, average, beta, zero_division),
                                           ref_counts, grad_output.to(ref_counts.dtype))
-    value, grad = _value_and_grad(lambda cm: _fused(cm, metric, average, beta, zero_division), counts, grad_output)
+    value, grad = _value_and_grad(lambda cm: _fused(cm, metric, average, beta, zero_division),
+                                  counts.to(device), grad_output.to(device))
+    value, grad = value.cpu(), grad.cpu()
     assert value.dtype == counts.dtype and grad.dtype == counts.dtype
     assert value.shape == ref_value.shape
     torch.testing.assert_close(value, ref_value.to(value.dtype), rtol=rtol, atol=atol)
@@ -84,19 +96,20 @@ def _compare(counts, metric, average, beta, zero_division, rtol, atol, reference
 @pytest.mark.parametrize("zero_division", [0.0, 1.0, 0.5])
 @pytest.mark.parametrize("average", AVERAGES)
 @pytest.mark.parametrize("metric,beta", METRIC_CASES)
-def test_matches_tensor_path_float64(metric, beta, average, zero_division):
+def test_matches_tensor_path_float64(metric, beta, average, zero_division, op_device):
     for G, C, T in SHAPES:
-        _compare(_counts(G, C, T), metric, average, beta, zero_division, rtol=1e-12, atol=1e-12)
+        _compare(_counts(G, C, T), metric, average, beta, zero_division, rtol=1e-12, atol=1e-12, device=op_device)
 
 
 @pytest.mark.parametrize("average", AVERAGES)
 @pytest.mark.parametrize("metric,beta", METRIC_CASES)
-def test_float32(metric, beta, average):
+def test_float32(metric, beta, average, op_device):
     counts = _counts(3, 4, 7, torch.float32)
     # Computed in float64 from the float32 counts: float32 rounding of the exact result ...
-    _compare(counts, metric, average, beta, 0.5, rtol=2e-7, atol=1e-7, reference_dtype=torch.float64)
+    _compare(counts, metric, average, beta, 0.5, rtol=2e-7, atol=1e-7, reference_dtype=torch.float64,
+             device=op_device)
     # ... and within float32 tolerance of the float32 tensor path.
-    _compare(counts, metric, average, beta, 0.5, rtol=1e-4, atol=1e-5)
+    _compare(counts, metric, average, beta, 0.5, rtol=1e-4, atol=1e-5, device=op_device)
 
 
 def _realistic_counts(samplewise, dtype=torch.float64):
@@ -111,8 +124,8 @@ def _realistic_counts(samplewise, dtype=torch.float64):
 @pytest.mark.parametrize("samplewise", [False, True])
 @pytest.mark.parametrize("average", AVERAGES)
 @pytest.mark.parametrize("metric,beta", METRIC_CASES)
-def test_realistic_counts(metric, beta, average, samplewise):
-    _compare(_realistic_counts(samplewise), metric, average, beta, 0.0, rtol=1e-12, atol=1e-12)
+def test_realistic_counts(metric, beta, average, samplewise, op_device):
+    _compare(_realistic_counts(samplewise), metric, average, beta, 0.0, rtol=1e-12, atol=1e-12, device=op_device)
 
 
 END_TO_END = [
@@ -226,16 +239,16 @@ OPCHECK_CASES = [(m, a) for m in ("f1", "fbeta", "mcc", "gmean", "auroc") for a 
 
 
 @pytest.mark.parametrize("metric,average", OPCHECK_CASES)
-def test_opcheck_metric_loss(metric, average):
-    counts = _counts(3, 4, 5, torch.float32).requires_grad_(True)
+def test_opcheck_metric_loss(metric, average, op_device):
+    counts = _counts(3, 4, 5, torch.float32).to(op_device).requires_grad_(True)
     torch.library.opcheck(OP.metric_loss.default, (counts, metric, average, 0.5, 0.25))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("metric,average", OPCHECK_CASES)
-def test_opcheck_metric_loss_backward(metric, average, dtype):
-    counts = _counts(3, 4, 5, dtype)
-    grad = _grad_output(counts, average)
+def test_opcheck_metric_loss_backward(metric, average, dtype, op_device):
+    counts = _counts(3, 4, 5, dtype).to(op_device)
+    grad = _grad_output(counts, average).to(op_device)
     torch.library.opcheck(OP.metric_loss_backward.default, (grad, counts, metric, average, 0.5, 0.25))
 
 
@@ -302,8 +315,8 @@ def test_bad_arguments_name_the_argument(make_args, message, fake):
             op(*args)
 
 
-def test_second_derivative_raises():
-    counts = _counts(3, 4, 7).requires_grad_(True)
+def test_second_derivative_raises(op_device):
+    counts = _counts(3, 4, 7).to(op_device).requires_grad_(True)
     loss = _fused(counts, "f1", "weighted")
     (plain,) = torch.autograd.grad(loss, counts, retain_graph=True)
     (grad,) = torch.autograd.grad(loss, counts, create_graph=True)
