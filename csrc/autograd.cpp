@@ -130,13 +130,13 @@ class MetricLoss : public torch::autograd::Function<MetricLoss> {
 // Reached only when the gradient of metric_loss is itself differentiated (create_graph=True).
 class MetricLossBackward : public torch::autograd::Function<MetricLossBackward> {
  public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& grad, const at::Tensor& counts,
+  static at::Tensor forward(AutogradContext* /*ctx*/, const at::Tensor& grad, const at::Tensor& counts,
                             c10::string_view metric, c10::string_view average, double beta, double zero_division) {
     at::AutoDispatchBelowADInplaceOrView guard;
     return call_metric_loss_backward(grad, counts, metric, average, beta, zero_division);
   }
 
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+  static variable_list backward(AutogradContext* /*ctx*/, variable_list /*grads*/) {
     TORCH_CHECK(false,
                 "metric_loss: second derivatives are not implemented by the fused epilogue; for higher-order "
                 "gradients compute the loss on the tensor path, 1 - softset_fast.metrics.<metric>(counts).mean()");

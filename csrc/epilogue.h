@@ -66,7 +66,7 @@ void dispatch_metric(Metric m, F&& f) {
 
 // ---------------------------------------------------------------------------------------
 // One threshold: value and, when d != nullptr, d[k] = ∂value/∂(tp, fn, fp, tn)[k].
-// Denominators are summed in metrics.py's order, so the zero tests agree bit for bit.
+// Denominators are summed in metrics.py's order, so the zero tests agree bit for bit (mcc: see there).
 
 SOFTSET_HD double undefined(double zero_division, double* d) {
   if (d != nullptr) d[0] = d[1] = d[2] = d[3] = 0.0;
@@ -172,15 +172,23 @@ SOFTSET_HD double gmean(const Counts& x, double z, double* d) {
 // and K' = fp·fn(tp+tn) + tp·tn(2(fp+fn) + tp + tn), expanding the quotient rule gives
 //   ∂/∂tp = K / (2ab·r), ∂/∂tn = K / (2ce·r), ∂/∂fp = -K' / (2ac·r), ∂/∂fn = -K' / (2be·r),
 // sums of like-signed terms for non-negative counts (the plain quotient rule cancels).
-SOFTSET_HD double mcc(const Counts& x, double z, double* d) {
+// mcc is homogeneous of degree 0, so it is evaluated at counts / 2^k with the largest in
+// [0.5, 1) (exact: a power of two), and the product is judged by the factors' signs, not
+// formed: neither the product nor the cubes in K under- or overflow for any finite counts
+// (metrics.py forms the product, which is 0 or inf for extreme counts).
+SOFTSET_HD double mcc(const Counts& x0, double z, double* d) {
+  int exponent = 0;
+  frexp(fmax(fmax(fabs(x0.tp), fabs(x0.fn)), fmax(fabs(x0.fp), fabs(x0.tn))), &exponent);
+  const double scale = ldexp(1.0, exponent);
+  const Counts x{x0.tp / scale, x0.fn / scale, x0.fp / scale, x0.tn / scale};
   const double a = x.tp + x.fp, b = x.tp + x.fn, c = x.tn + x.fp, e = x.tn + x.fn;
-  const double P = a * b * c * e;
-  if (!(P > 0.0)) return undefined(z, d);
-  const double r = sqrt(fabs(a * b)) * sqrt(fabs(c * e));  // sqrt(P) without overflowing P
+  const bool negative = ((a < 0) != (b < 0)) != ((c < 0) != (e < 0));
+  if (a == 0.0 || b == 0.0 || c == 0.0 || e == 0.0 || negative) return undefined(z, d);
+  const double r = sqrt(fabs(a)) * sqrt(fabs(b)) * sqrt(fabs(c)) * sqrt(fabs(e));
   if (d != nullptr) {
     const double K = x.tp * x.tn * (x.fn + x.fp) + x.fp * x.fn * (2 * (x.tp + x.tn) + x.fp + x.fn);
     const double K2 = x.fp * x.fn * (x.tp + x.tn) + x.tp * x.tn * (2 * (x.fp + x.fn) + x.tp + x.tn);
-    const double K_r = K / (2 * r), K2_r = K2 / (2 * r);
+    const double K_r = K / (2 * r) / scale, K2_r = K2 / (2 * r) / scale;
     d[0] = K_r / a / b;
     d[1] = -K2_r / b / e;
     d[2] = -K2_r / a / c;
