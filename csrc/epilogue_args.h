@@ -1,6 +1,6 @@
 // Argument checks of metric_loss / metric_loss_backward and the parse of their strings
 // into epilogue::Problem, shared by the CPU (cpu/epilogue_cpu.cpp) and CUDA
-// (cuda/epilogue_cuda.cpp) glue. softset_fast/_loss_op.py repeats the checks, with the
+// (cuda/epilogue_cuda.cpp) glue. softset_fast/backends/loss_op.py repeats the checks, with the
 // same messages, in the fake kernels.
 #pragma once
 

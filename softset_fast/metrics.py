@@ -142,10 +142,16 @@ def gmean(cm, zero_division: float = 0.0):
 
 @_averaged
 def mcc(cm, zero_division: float = 0.0):
-    """(TP·TN − FP·FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN)), per threshold."""
+    """(TP·TN − FP·FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN)), per threshold.
+
+    Computed in float64 whatever the counts' dtype: the product of four counts overflows
+    float32 from counts of about 1e9·1e10 on (and TP·TN − FP·FN cancels there).
+    """
     tp, fn, fp, tn = _unpack(cm)
+    dtype = tp.dtype
+    tp, fn, fp, tn = (x.to(torch.float64) for x in (tp, fn, fp, tn))
     denominator = _safe_sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
-    return _safe_divide(tp * tn - fp * fn, denominator, zero_division)
+    return _safe_divide(tp * tn - fp * fn, denominator, zero_division).to(dtype)
 
 
 @_averaged

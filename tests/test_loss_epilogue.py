@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import softset_fast as sf
-import softset_fast._loss_op as loss_op
+import softset_fast.backends.loss_op as loss_op
 from softset_fast._prepare import prepare
 
 pytestmark = pytest.mark.skipif(not loss_op.AVAILABLE, reason="softset_fast._C is not built")
@@ -334,7 +334,7 @@ def test_import_without_the_extension_is_harmless():
     import subprocess
     import sys
     code = ("import sys; sys.modules['softset_fast._C'] = None\n"  # makes `from . import _C` fail
-            "import softset_fast._loss_op as m\n"
+            "import softset_fast.backends.loss_op as m\n"
             "assert not m.AVAILABLE\n"
             "import torch\n"
             "try:\n"

@@ -107,3 +107,12 @@ def test_training_step_reduces_loss():
         loss.backward()
         optimizer.step()
     assert loss.item() < first - 0.1
+
+
+def test_mcc_on_large_float32_counts():
+    """The product of four float32 counts overflows from ~1e9·1e10: mcc is computed in float64."""
+    cm = torch.tensor([[3e9, 1e9, 1e9, 5e9]])
+    expected = sf.metrics.mcc(cm.double()).float()
+    assert abs(float(expected) - 0.5833333) < 1e-6
+    torch.testing.assert_close(sf.metrics.mcc(cm), expected)
+    torch.testing.assert_close(sf.metrics.mcc(cm * 1e10), expected)
