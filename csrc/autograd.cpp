@@ -173,7 +173,7 @@ class SoftCountsBackward : public torch::autograd::Function<SoftCountsBackward> 
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     TORCH_CHECK(false,
-                "soft_counts: second derivatives are not implemented by the fused kernels (cpu, cuda); for "
+                "soft_counts: second derivatives are not implemented by the fused kernels (cpu, cuda, triton); for "
                 "higher-order gradients use backend='reference'");
     return variable_list(10);
   }

@@ -15,6 +15,12 @@ APPROXIMATIONS = ("linear", "sigmoid", "step")
 # For "sigmoid" and "step" only ``tau`` is used; the other columns are zero.
 GRID_COLUMNS = ("tau", "a", "b", "m1", "m2", "m3", "c2", "c3")
 
+# How close a linear threshold may come to 0 or 1. The slopes grow like 0.4 / min(τ, 1 − τ) and
+# the segment sums m·Σp + c·Σw cancel by that factor: at 1e-4 float64 sums keep ~1e-11 relative
+# accuracy, but 1 − 1e-9 lost 1e-8 and 1 − 1e-14 gave a wrong TP (and float32 arithmetic, as in the
+# Triton kernels, loses ~2.4e-8 / min(τ, 1 − τ) per element).
+LINEAR_MARGIN = 1e-4
+
 
 def default_thresholds() -> list[float]:
     """The paper's grid 0.1, 0.2, …, 0.9 (exactly i/10)."""
@@ -68,6 +74,10 @@ def check_thresholds(values: torch.Tensor, approx: str) -> None:
         raise ValueError("thresholds must be sorted in strictly ascending order")
     if approx == "linear" and not bool(((values > 0) & (values < 1)).all()):
         raise ValueError("thresholds must lie strictly inside (0, 1) for approx='linear'")
+    if approx == "linear" and not bool(((values >= LINEAR_MARGIN) & (values <= 1 - LINEAR_MARGIN)).all()):
+        raise ValueError(f"thresholds must lie in [{LINEAR_MARGIN:g}, 1 - {LINEAR_MARGIN:g}] for approx='linear': "
+                         "closer to 0 or 1 the approximation's slopes (~0.4 / min(τ, 1 − τ)) make the sums "
+                         "cancel beyond the kernels' accuracy")
 
 
 def coefficient_table(thresholds: torch.Tensor, approx: str, delta: float) -> torch.Tensor:

@@ -366,3 +366,17 @@ def test_target_or_weight_requiring_grad_is_rejected(backend, device, argument):
     for name in (backend, "reference"):
         with pytest.raises(ValueError, match=f"{argument} must not require grad"):
             sf.soft_confusion_matrix(preds, target, backend=name, **kwargs)
+
+
+def test_second_derivatives_are_a_clear_error(backend, device):
+    """The fused backends give first derivatives only: differentiating the gradient is an error
+    naming the alternative, never silently zero."""
+    preds, target = make_inputs("binary", 41, torch.float64, device=device)
+    preds.requires_grad_(True)
+    loss = 1 - sf.metrics.f1(sf.soft_confusion_matrix(preds, target, backend=backend)).mean()
+    grad, = torch.autograd.grad(loss, preds, create_graph=True)
+    with pytest.raises(RuntimeError, match="second derivatives are not implemented.*backend='reference'"):
+        torch.autograd.grad(grad.sum(), preds)
+    reference_loss = 1 - sf.metrics.f1(sf.soft_confusion_matrix(preds, target, backend="reference")).mean()
+    reference_grad, = torch.autograd.grad(reference_loss, preds, create_graph=True)
+    assert torch.autograd.grad(reference_grad.sum(), preds)[0].abs().sum() > 0

@@ -191,3 +191,22 @@ def test_multiclass_without_classes_is_a_clear_error(batch):
         with pytest.raises(ValueError, match="at least one class"):
             sf.soft_confusion_matrix(torch.rand(batch, 0, 3), torch.zeros(batch, 3, dtype=torch.long),
                                      task="multiclass", validate_args=validate)
+
+
+@pytest.mark.parametrize("tau", [1 - 1e-14, 1 - 1e-9, 1e-9, 5e-5])
+def test_linear_thresholds_too_close_to_0_or_1_are_rejected(tau):
+    """There the slopes' cancellation made TP wrong on the fused backends (e.g. 19968 vs 20039.65)."""
+    with pytest.raises(ValueError, match="thresholds must lie in \\[0.0001, 1 - 0.0001\\]"):
+        sf.soft_confusion_matrix(torch.rand(10), torch.rand(10) < 0.5, thresholds=sorted([0.5, tau]))
+    # sigmoid and step have no such slopes
+    sf.soft_confusion_matrix(torch.rand(10), torch.rand(10) < 0.5, thresholds=sorted([0.5, tau]), approx="step")
+
+
+def test_linear_thresholds_at_the_margin_stay_accurate():
+    preds = torch.rand(100000, dtype=torch.float64)
+    preds[::3] = 1.0
+    target = torch.rand(100000) < 0.5
+    grid = [1e-4, 0.5, 1 - 1e-4]
+    fused = sf.soft_confusion_matrix(preds, target, thresholds=grid)
+    torch.testing.assert_close(fused, sf.reference.soft_confusion_matrix(preds, target, thresholds=grid),
+                               rtol=1e-10, atol=1e-8)

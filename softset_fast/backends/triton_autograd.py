@@ -25,3 +25,13 @@ def backward_through(backward_op):
         preds, target, weight, grid = ctx.saved_tensors
         return (backward_op(grad, preds, target, weight, grid, *ctx.options),) + _NO_GRAD_FOR_OPTIONS
     return backward
+
+
+def no_second_derivative(ctx, grad):
+    """The backward of the backward op: second derivatives are not implemented (an error, not zeros)."""
+    raise RuntimeError("soft_counts: second derivatives are not implemented by the fused kernels (cpu, cuda, "
+                       "triton); for higher-order gradients use backend='reference'")
+
+
+def setup_nothing(ctx, inputs, output):
+    pass
