@@ -11,6 +11,7 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <limits>
 #include <string>
@@ -89,9 +90,15 @@ void check_loss_values(const LossLayout& layout, const at::Tensor& preds, const 
     stats.push_back(high);
   }
   if (stats.empty()) return;
-  const at::Tensor stacked = at::stack(stats);
-  const at::Tensor host = stacked.is_cpu() ? stacked : stacked.to(at::kCPU);
-  const double* s = host.data_ptr<double>();
+  // CPU scalars are read in place; device ones in one copy.
+  std::vector<double> values(stats.size());
+  if (preds.is_cpu()) {
+    for (size_t i = 0; i < stats.size(); ++i) values[i] = stats[i].item<double>();
+  } else {
+    const at::Tensor host = at::stack(stats).to(at::kCPU);
+    std::copy_n(host.data_ptr<double>(), values.size(), values.begin());
+  }
+  const double* s = values.data();
   if (check_preds) {
     const double low = *s++, high = *s++;
     TORCH_CHECK_VALUE(std::isfinite(low) && std::isfinite(high), "preds contains NaN or inf");
