@@ -297,7 +297,7 @@ __global__ void __launch_bounds__(kThreads) direct_kernel(Reader<P, TT, acc_t<P>
   }
 }
 
-// ---- 32-bit integer histogram (SOFTSET_CUDA_FORWARD=hist32 | fast) --------------------
+// ---- 32-bit integer histogram (hard targets, no weight) -------------------------------
 // For hard labels without weight every element adds (p, 1) to the y or the n class of two
 // bins (linear) or 1 to one bin (step). Shared words are uint32, updated with native
 // ATOMS.ADD (float64 and 64-bit integer shared atomics compile to CAS loops on sm_80/sm_90),
@@ -433,89 +433,6 @@ __global__ void hist32_convert_kernel(const unsigned long long* __restrict__ gin
   ghist[f] = gside[f] + ((f & 1) ? v : ldexp(v, -kfix));
 }
 
-// ---- direct path, register accumulators (SOFTSET_CUDA_FORWARD=direct | fast) -----------
-// For T <= kRegT: each thread keeps Σwy·H̃ and Σwn·H̃ for every threshold in registers over
-// all its tiles (fixed order), then one warp butterfly per threshold and a fixed warp order:
-// deterministic, and the shuffles/barriers are paid once per block, not once per tile.
-constexpr int kRegT = 12;  // 24 float64 accumulators: no spills at 128 registers (16 spilled)
-
-template <Approx A, typename P, typename TT>
-__global__ void __launch_bounds__(kThreads, 2) direct_regs_kernel(Reader<P, TT, acc_t<P>> rd,
-                                                               const double* __restrict__ grid, int T, double k,
-                                                               Split split, int64_t len, double* __restrict__ partial,
-                                                               double* __restrict__ pq) {
-  using S = acc_t<P>;
-  __shared__ double coef[kRegT][kGridCols];
-  __shared__ double warp_part[kWarps][kRegT][2];
-  __shared__ double warp_pq[kWarps][2];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  for (int i = threadIdx.x; i < T * kGridCols; i += kThreads) coef[i / kGridCols][i % kGridCols] = grid[i];
-  __syncthreads();
-  const BlockRange range = block_range(split, len);
-  const int64_t g = range.g, begin = range.begin, end = range.end;
-  const bool vec = rd.vector_ok(g, begin);
-  const S k_s = static_cast<S>(k);
-  double s1[kRegT], s0[kRegT];
-#pragma unroll
-  for (int t = 0; t < kRegT; ++t) { s1[t] = 0.0; s0[t] = 0.0; }
-  double acc_p = 0.0, acc_q = 0.0;
-  for (int64_t j0 = begin + static_cast<int64_t>(threadIdx.x) * kItems; j0 < end;
-       j0 += static_cast<int64_t>(kThreads) * kItems) {
-    Element el[kItems];
-    rd.read(g, j0, end, vec, el);
-    S ps[kItems];
-#pragma unroll
-    for (int i = 0; i < kItems; ++i) {
-      ps[i] = static_cast<S>(el[i].p);
-      acc_p += el[i].wy;
-      acc_q += el[i].wn;
-    }
-#pragma unroll
-    for (int t = 0; t < kRegT; ++t) {
-      if (t < T) {
-        const double* c = coef[t];
-        const S tau_s = static_cast<S>(c[0]);
-#pragma unroll
-        for (int i = 0; i < kItems; ++i) {
-          const double hv = heaviside<A, S>(el[i].p, ps[i], c, tau_s, k_s);
-          // wy, wn in the accumulation type first, as direct_kernel does (same products).
-          s1[t] += static_cast<double>(static_cast<S>(el[i].wy)) * hv;
-          s0[t] += static_cast<double>(static_cast<S>(el[i].wn)) * hv;
-        }
-      }
-    }
-  }
-#pragma unroll
-  for (int t = 0; t < kRegT; ++t) {
-    if (t < T) {
-      const double x1 = warp_sum(s1[t]), x0 = warp_sum(s0[t]);
-      if (lane == 0) {
-        warp_part[warp][t][0] = x1;
-        warp_part[warp][t][1] = x0;
-      }
-    }
-  }
-  acc_p = warp_sum(acc_p);
-  acc_q = warp_sum(acc_q);
-  if (lane == 0) {
-    warp_pq[warp][0] = acc_p;
-    warp_pq[warp][1] = acc_q;
-  }
-  __syncthreads();
-  double* my_partial = partial + static_cast<int64_t>(blockIdx.x) * T * 2;
-  for (int x = threadIdx.x; x < 2 * T; x += kThreads) {
-    const int t = x >> 1, v = x & 1;
-    double s = 0.0;
-    for (int w = 0; w < kWarps; ++w) s += warp_part[w][t][v];
-    my_partial[t * 2 + v] = s;
-  }
-  if (threadIdx.x < 2) {
-    double s = 0.0;
-    for (int w = 0; w < kWarps; ++w) s += warp_pq[w][threadIdx.x];
-    pq[blockIdx.x * 2 + threadIdx.x] = s;
-  }
-}
-
 // One thread per (group, threshold): sums the chunks in order -> (tp, fn, fp, tn).
 template <typename O>
 __global__ void combine_kernel(const double* __restrict__ partial, const double* __restrict__ pq, int64_t groups,
@@ -543,9 +460,8 @@ __global__ void combine_kernel(const double* __restrict__ partial, const double*
 // ---- planning -----------------------------------------------------------------------
 struct Plan {
   bool use_hist = false;
-  bool hist32 = false;       // the integer histogram (use_hist is then true as well)
-  int kfix = 0;              // fixed-point bits of p in hist32
-  bool direct_regs = false;  // the register-accumulated direct kernel
+  bool hist32 = false;  // the integer histogram (use_hist is then true as well)
+  int kfix = 0;         // fixed-point bits of p in hist32
   int B = 0, R = 1, blocks_per_sm = 4;
   size_t smem = 0;
   Split split{1, kItems};
@@ -582,7 +498,7 @@ inline Plan make_plan(const Problem& p, bool deterministic) {
     const bool linear = p.approx == Approx::Linear;
     const bool hard_target = p.multiclass || p.target_dtype == DType::Bool || p.target_dtype == DType::UInt8 ||
                              p.target_dtype == DType::Int32 || p.target_dtype == DType::Int64;
-    if ((p.forward_variant & kForwardHist32) && hard_target && p.weight == nullptr && len <= (int64_t(1) << 31) &&
+    if (hard_target && p.weight == nullptr && len <= (int64_t(1) << 31) &&
         hist32_smem_bytes(p.T, plan.B, 1, linear) <= fits) {
       plan.hist32 = true;
       int bits = 0;
@@ -594,7 +510,6 @@ inline Plan make_plan(const Problem& p, bool deterministic) {
       return finish(8 * (p.T + 1), [&](int R) { return hist_smem_bytes(p.T, plan.B, R, hbytes); });
     }
   }
-  plan.direct_regs = (p.forward_variant & kForwardDirectRegs) && p.T <= kRegT;
   plan.split = make_split(groups, len, p.sm_count, 4, 8192);
   return plan;
 }
@@ -674,16 +589,6 @@ cudaError_t run_forward(const Problem& p, const Plan& plan, unsigned char* ws, v
   }
   double* partial = reinterpret_cast<double*>(ws);
   double* pq = reinterpret_cast<double*>(ws + align_up(sizeof(double) * blocks * p.T * 2));
-  if (plan.direct_regs) {  // writes every row of partial: no memset
-    direct_regs_kernel<A, P, TT><<<static_cast<unsigned>(blocks), kThreads, 0, p.stream>>>(rd, p.grid, T, p.k,
-                                                                                          plan.split, len, partial, pq);
-    SOFTSET_LAUNCH_CHECK();
-    const int64_t items = groups * p.T;
-    combine_kernel<O><<<static_cast<unsigned>((items + 255) / 256), 256, 0, p.stream>>>(
-        partial, pq, groups, plan.split.chunks, T, static_cast<O*>(out));
-    SOFTSET_LAUNCH_CHECK();
-    return cudaSuccess;
-  }
   SOFTSET_RETURN_IF_ERROR(cudaMemsetAsync(partial, 0, sizeof(double) * blocks * p.T * 2, p.stream));
   direct_kernel<A, P, TT><<<static_cast<unsigned>(blocks), kThreads, 0, p.stream>>>(rd, p.grid, T, p.k, plan.split,
                                                                                      len, partial, pq);

@@ -13,16 +13,6 @@ namespace softset_cuda {
 enum class DType : int { Bool, UInt8, Int32, Int64, Half, BFloat16, Float, Double };
 enum class Approx : int { Linear, Sigmoid, Step };
 
-// Forward variants (bit flags, Problem::forward_variant; 0 = the default kernels).
-//  kForwardHist32: linear/step histogram in 32-bit integer shared words (native ATOMS.ADD;
-//    64-bit shared atomics are CAS loops on sm_80/sm_90) and a uint64 fixed-point global
-//    histogram; for hard targets without weight. Elements outside p in [0, 1] or y in {0, 1}
-//    go to a float64 side histogram, so any input gives the default path's sums.
-//  kForwardDirectRegs: direct path with per-thread float64 accumulators for T <= 12,
-//    reduced across the warp once per block instead of once per tile.
-constexpr unsigned kForwardHist32 = 1u;
-constexpr unsigned kForwardDirectRegs = 2u;
-
 // One call of soft_counts / soft_counts_backward on [N, C, L] contiguous inputs.
 // Group g (one output row of [G*C, T, 4]) is c for global sums, n*C + c for samplewise.
 struct Problem {
@@ -40,7 +30,6 @@ struct Problem {
   bool has_ignore = false;
   int64_t ignore_index = 0;
   bool samplewise = false;
-  unsigned forward_variant = 0;  // kForward* flags
   // Device facts the launcher needs (read by the glue from the current device).
   int sm_count = 1;
   int max_smem_optin = 48 * 1024;  // cudaDevAttrMaxSharedMemoryPerBlockOptin
