@@ -6,6 +6,7 @@ Wheels carry a local version label naming the torch and CUDA they were built
 for (0.1.0+pt213cpu, 0.1.0+pt213cu130); SOFTSET_FAST_NO_VERSION_LABEL=1 and the
 sdist keep the plain version. The build's facts go to softset_fast/_build_info.py."""
 import glob
+import importlib.util
 import os
 import re
 import sys
@@ -33,6 +34,15 @@ def _decide_cuda():
     return True, f"CUDA toolkit at {CUDA_HOME}, torch built with CUDA {torch.version.cuda}"
 
 
+def cuda_instances():
+    """The per-dtype kernel files, generated from csrc/cuda/instances.py's list into build/."""
+    spec = importlib.util.spec_from_file_location("softset_cuda_instances",
+                                                  os.path.join(ROOT, "csrc", "cuda", "instances.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [os.path.relpath(p, ROOT) for p in module.write(os.path.join(ROOT, "build", "cuda_instances"))]
+
+
 def extensions():
     use_cuda, why = _decide_cuda()
     sources = [os.path.join("csrc", name) for name in ("softset.cpp", "autograd.cpp", "op_checks.cpp", "soft_set_loss.cpp")] + sorted(
@@ -45,7 +55,8 @@ def extensions():
     if use_cuda:
         os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
         sources += sorted(glob.glob(os.path.join("csrc", "cuda", "*.cpp")))
-        sources += sorted(glob.glob(os.path.join("csrc", "cuda", "*.cu")))
+        sources += sorted(glob.glob(os.path.join("csrc", "cuda", "*.cu"))) + cuda_instances()
+        kwargs["include_dirs"] = [os.path.join(ROOT, "csrc", "cuda")]  # for the generated files' includes
         extra["cxx"].append("-DSOFTSET_FAST_WITH_CUDA")
         extra["nvcc"] = ["-O3", "--expt-relaxed-constexpr", "-DSOFTSET_FAST_WITH_CUDA"]
         extension = CUDAExtension("softset_fast._C", sources, extra_compile_args=extra, **kwargs)

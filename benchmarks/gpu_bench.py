@@ -28,11 +28,9 @@ from softset_fast.backends.registry import unavailable_reason  # noqa: E402
 from softset_fast.cli.bench import measure_time  # noqa: E402
 
 CASES = [("linear", 9), ("linear", 1000), ("step", 9), ("step", 1000), ("sigmoid", 9)]
-# Forward variants of the CUDA backend (SOFTSET_CUDA_FORWARD, read by the op on every call).
-CUDA_VARIANTS = ("hist32", "double", "fast")
 # SOFTSET_FAST_TRITON_VARIANT: v2 (default) and the first version v1, the latter on the linear cases only.
 TRITON_VARIANTS = ("v2", "v1")
-VARIANT_ENV = {"cuda": "SOFTSET_CUDA_FORWARD", "triton": "SOFTSET_FAST_TRITON_VARIANT"}
+VARIANT_ENV = {"triton": "SOFTSET_FAST_TRITON_VARIANT"}
 
 
 def kernel_times(fn, calls: int = 5, top: int = 4) -> tuple[float, list[tuple[str, float]]]:
@@ -123,7 +121,7 @@ def main() -> int:
             print(f"{backend}: unavailable ({reason})", flush=True)
             rows.append({"backend": backend, "status": f"unavailable: {reason}"})
             continue
-        variants = {"cuda": CUDA_VARIANTS, "triton": TRITON_VARIANTS}.get(backend, (None,))
+        variants = {"triton": TRITON_VARIANTS}.get(backend, (None,))
         for deterministic in (False, True) if backend == "cuda" else (False,):
             for approx, thresholds in CASES:
                 if deterministic and thresholds > 100:
@@ -150,7 +148,6 @@ def main() -> int:
                         row["check"] = f"ERROR {type(err).__name__}: {str(err).splitlines()[0][:200]}"
                     finally:
                         torch.use_deterministic_algorithms(False)
-                        os.environ.pop("SOFTSET_CUDA_FORWARD", None)
                         os.environ.pop("SOFTSET_FAST_TRITON_VARIANT", None)
                     print(json.dumps(row), flush=True)
                     rows.append(row)

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The one prepared GPU check (about 5 minutes on an H100): builds the extension
-# with CUDA from this tree, runs the CUDA tests once per forward variant
-# (SOFTSET_CUDA_FORWARD=hist32 (the default), double, then fast), the Triton tests, then the GPU
-# benchmark (every variant timed, plus kernel-only times from torch.profiler), and
+# with CUDA from this tree, runs the CUDA tests, the Triton tests, then the GPU
+# benchmark (every backend timed, plus kernel-only times from torch.profiler), and
 # prints a compact table last. Each step has its own time limit; a failing step is
 # reported and the next one still runs (the Triton part works without the CUDA build).
 # Logs and results go to $OUT (default out/gpu_check): at most 8 files.
@@ -92,13 +91,10 @@ step test_errors_pytest 40 $PY -X faulthandler -m pytest -v -p no:cacheprovider 
 cat "$OUT/test_errors_pytest.log" >> "$OUT/test_errors.log" && rm -f "$OUT/test_errors_pytest.log"
 
 CUDA_TESTS=$(ls tests/test_cuda.py tests/test_backends.py 2>/dev/null | tr '\n' ' ')
-# The whole CUDA matrix once per forward variant (csrc/cuda/soft_counts_cuda.h, DEVELOPERS.md);
-# the argument-check cases ran above (they do not depend on the variant, and a crash there
-# must not hide the rest of the matrix).
-for variant in hist32 double fast; do
-  step "test_cuda_$variant" 75 env SOFTSET_CUDA_FORWARD=$variant \
-    $PY -X faulthandler -m pytest -x -q -p no:cacheprovider $CUDA_TESTS -k "cuda and not direct_op_bad_arguments"
-done
+# The whole CUDA matrix; the argument-check cases ran above (a crash there must not hide
+# the rest of the matrix).
+step test_cuda 75 $PY -X faulthandler -m pytest -x -q -p no:cacheprovider $CUDA_TESTS \
+  -k "cuda and not direct_op_bad_arguments"
 TRITON_TESTS=$(ls tests/test_triton*.py 2>/dev/null | tr '\n' ' ')
 if [ -n "$TRITON_TESTS" ]; then
   step test_triton 100 $PY -m pytest -x -q -p no:cacheprovider $TRITON_TESTS
@@ -106,13 +102,13 @@ fi
 step bench 100 $PY benchmarks/gpu_bench.py --out "$OUT"
 
 # At most 8 files come back: the test logs go into one.
-for f in test_errors test_cuda_hist32 test_cuda_double test_cuda_fast test_triton; do
+for f in test_errors test_cuda test_triton; do
   [ -f "$OUT/$f.log" ] && { echo "##### $f"; cat "$OUT/$f.log"; rm -f "$OUT/$f.log"; }
 done > "$OUT/tests.log"
 
 echo
 echo "==================== summary ===================="
-for name in build test_errors_pytest test_cuda_hist32 test_cuda_double test_cuda_fast test_triton bench; do
+for name in build test_errors_pytest test_cuda test_triton bench; do
   [ -n "${STATUS[$name]+x}" ] && printf '%-12s %s\n' "$name" "${STATUS[$name]}"
 done
 grep -E "^#####|passed|failed|rror|Fatal" "$OUT/tests.log" 2>/dev/null | grep -v "^tests/" | tail -n 16

@@ -9,13 +9,9 @@
 #include <type_traits>
 
 #include "dispatch.cuh"
-#include "soft_counts_cuda.h"
+#include "plan.h"
 
 namespace softset_cuda {
-
-constexpr int kThreads = 256;  // threads per block for every streaming kernel
-constexpr int kItems = 8;      // consecutive elements a thread reads at once (one vector load)
-constexpr int kGridCols = 8;   // tau, a, b, m1, m2, m3, c2, c3
 
 #define SOFTSET_RETURN_IF_ERROR(expr)      \
   do {                                     \
@@ -177,13 +173,7 @@ struct Reader {
 };
 
 // ---- work split ---------------------------------------------------------------
-// Blocks are (group, chunk) pairs; a chunk is a multiple of kItems positions.
-struct Split {
-  int64_t chunks;  // chunks per group
-  int64_t chunk;   // positions per chunk
-};
-
-// This block's group g and its chunk [begin, end) of the group's len positions.
+// This block's group g and its chunk [begin, end) of the group's len positions (Split: plan.h).
 struct BlockRange {
   int64_t g, begin, end;
 };
@@ -191,69 +181,6 @@ struct BlockRange {
 __device__ __forceinline__ BlockRange block_range(const Split& split, int64_t len) {
   const int64_t begin = (blockIdx.x % split.chunks) * split.chunk;
   return BlockRange{static_cast<int64_t>(blockIdx.x / split.chunks), begin, min(len, begin + split.chunk)};
-}
-
-inline Split make_split(int64_t groups, int64_t len, int sm_count, int blocks_per_sm, int64_t min_chunk) {
-  Split s;
-  const int64_t want = static_cast<int64_t>(sm_count) * blocks_per_sm;
-  int64_t chunks = (len + min_chunk - 1) / min_chunk;
-  int64_t cap = (want + groups - 1) / groups;
-  if (cap < 1) cap = 1;
-  if (chunks > cap) chunks = cap;
-  const int64_t max_chunk = int64_t(1) << 30;  // keeps per-block partial sums well inside float64's exact range
-  if (chunks < (len + max_chunk - 1) / max_chunk) chunks = (len + max_chunk - 1) / max_chunk;
-  if (chunks < 1) chunks = 1;
-  int64_t chunk = (len + chunks - 1) / chunks;
-  chunk = (chunk + kItems - 1) / kItems * kItems;
-  if (chunk < kItems) chunk = kItems;
-  s.chunk = chunk;
-  s.chunks = (len + chunk - 1) / chunk;
-  if (s.chunks < 1) s.chunks = 1;
-  return s;
-}
-
-// ---- grid look-ups ------------------------------------------------------------
-// Buckets of width 1/B over [0, 1] (B a power of two, so u/B is exact) record the
-// range of candidate indices, so each search below takes one or two steps on an
-// evenly spaced grid; it stays exact for any sorted grid.
-//   s1(p) = #{t : a_t <= p}   (p in segment 1, p < a_t, for t >= s1)
-//   s3(p) = #{t : b_t <  p}   (p in segment 3, p > b_t, for t <  s3)
-// For "step" the a column is tau: s(p) = #{t : tau_t <= p}, H = 1 for t < s.
-// bucket[u] = (s1(u/B), s1((u+1)/B), s3(u/B), s3((u+1)/B)).
-inline int bucket_count(int64_t T) {
-  int B = 256;
-  while (B < 2 * (T + 1) && B < 2048) B *= 2;
-  return B;
-}
-
-__device__ __forceinline__ int count_le(const double* x, int lo, int hi, double p) {
-  while (lo < hi) {  // first index in [lo, hi) with x > p
-    const int mid = (lo + hi) >> 1;
-    if (x[mid] <= p) lo = mid + 1; else hi = mid;
-  }
-  return lo;
-}
-__device__ __forceinline__ int count_lt(const double* x, int lo, int hi, double p) {
-  while (lo < hi) {  // first index in [lo, hi) with x >= p
-    const int mid = (lo + hi) >> 1;
-    if (x[mid] < p) lo = mid + 1; else hi = mid;
-  }
-  return lo;
-}
-
-// s1 and s3 (s3 unused for step) of p, with a, b (or tau) and the buckets in shared memory.
-__device__ __forceinline__ void segment_indices(const double* a, const double* b, const int4* buckets, int B, int T,
-                                                bool with_b, double p, int& s1, int& s3) {
-  int4 r;
-  if (p >= 0.0 && p <= 1.0) {
-    int u = static_cast<int>(p * B);
-    u = u < B ? u : B - 1;
-    r = buckets[u];
-  } else {  // out of range (or NaN): search the whole grid
-    r = make_int4(0, T, 0, T);
-  }
-  s1 = count_le(a, r.x, r.y, p);
-  s3 = with_b ? count_lt(b, r.z, r.w, p) : 0;
 }
 
 // Warp sum with a fixed butterfly order (deterministic; every lane gets the sum).

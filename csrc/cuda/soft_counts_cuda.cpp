@@ -18,8 +18,6 @@
 #include <c10/util/intrusive_ptr.h>
 
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <limits>
 #include <mutex>
 #include <string>
@@ -97,21 +95,6 @@ void check_grid_order(const at::Tensor& grid, Approx approx, const char* op) {
   last_linear = linear;
 }
 
-// SOFTSET_CUDA_FORWARD selects the forward kernels (read on every call, so a benchmark can
-// switch in-process): unset / "hist32": 32-bit integer shared histogram for linear/step with
-// hard targets and no weight (the float64 paths otherwise); "double": the float64-histogram
-// and direct paths only; "direct": register-accumulated direct path for T <= 12 (sigmoid,
-// deterministic mode) with the float64 histogram; "fast": hist32 and direct. All four passed
-// the CUDA test matrix on an H100 (2026-11-27: "double" and "fast" runs).
-unsigned forward_variant() {
-  const char* v = std::getenv("SOFTSET_CUDA_FORWARD");
-  if (v == nullptr || *v == '\0' || std::strcmp(v, "hist32") == 0) return softset_cuda::kForwardHist32;
-  if (std::strcmp(v, "double") == 0) return 0;
-  if (std::strcmp(v, "fast") == 0) return softset_cuda::kForwardHist32 | softset_cuda::kForwardDirectRegs;
-  if (std::strcmp(v, "direct") == 0) return softset_cuda::kForwardDirectRegs;
-  TORCH_CHECK(false, "SOFTSET_CUDA_FORWARD must be 'hist32', 'double', 'fast' or 'direct', got '", v, "'");
-}
-
 // Holds the contiguous tensors the Problem points into.
 struct Inputs {
   at::Tensor preds, target, weight, grid;
@@ -163,7 +146,6 @@ Inputs make_inputs(const at::Tensor& preds, const at::Tensor& target, const c10:
                 weight->scalar_type());
   }
   const Approx approx_kind = to_approx(approx, k, op);
-  const unsigned variant = forward_variant();
   TORCH_CHECK((samplewise ? N * C : C) < std::numeric_limits<int32_t>::max() / 2, op, ": too many groups (",
               samplewise ? N * C : C, ") for one launch");
 
@@ -185,7 +167,6 @@ Inputs make_inputs(const at::Tensor& preds, const at::Tensor& target, const c10:
   p.grid = in.grid.data_ptr<double>();
   p.T = grid.size(0);
   p.approx = approx_kind;
-  p.forward_variant = variant;
   p.k = k;
   p.N = N;
   p.C = C;

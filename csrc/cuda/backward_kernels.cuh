@@ -7,21 +7,23 @@
 //    (segment 1 for t >= s1, segment 2 for s3 <= t < s1, segment 3 for t < s3).
 //    One block per group builds U, V; then two look-ups per element: O(N + T).
 //  * sigmoid: H̃' = k·σ(1 − σ), a loop over the grid per element: O(N·T) arithmetic.
-//  * step: zero gradient.
+//  * step: zero gradient (backward.cu).
 #pragma once
+
+#include <cuda_runtime.h>
 
 #include <algorithm>
 
 #include "common.cuh"
 #include "dispatch.cuh"
+#include "grid_lookup.cuh"
+#include "plan.h"
 #include "scan.cuh"
 
 namespace softset_cuda {
 namespace {  // internal linkage: each backward_<dtype>.cu keeps its own copies
 
-size_t align_up(size_t x) { return (x + 255) / 256 * 256; }
-
-// Buckets (see common.cuh) plus contiguous copies of a and b for the element kernel.
+// Buckets (grid_lookup.cuh) plus contiguous copies of a and b for the element kernel.
 __global__ void linear_grid_kernel(const double* __restrict__ grid, int T, int B, int4* __restrict__ buckets,
                                    double* __restrict__ a, double* __restrict__ b) {
   const int u = blockIdx.x * blockDim.x + threadIdx.x;
@@ -30,17 +32,7 @@ __global__ void linear_grid_kernel(const double* __restrict__ grid, int T, int B
     b[u] = grid[static_cast<int64_t>(u) * kGridCols + 2];
   }
   if (u >= B) return;
-  const double lo = static_cast<double>(u) / B, hi = static_cast<double>(u + 1) / B;
-  auto count = [&](int col, double x, bool strict) {
-    int l = 0, h = T;
-    while (l < h) {
-      const int mid = (l + h) >> 1;
-      const double v = grid[static_cast<int64_t>(mid) * kGridCols + col];
-      if (strict ? (v < x) : (v <= x)) l = mid + 1; else h = mid;
-    }
-    return l;
-  };
-  buckets[u] = make_int4(count(1, lo, false), count(1, hi, false), count(2, lo, true), count(2, hi, true));
+  buckets[u] = bucket_entry(grid, T, B, u, true);
 }
 
 // One block per group: U, V [groups, T + 1] as double2 (D1 part, D0 part).
@@ -118,11 +110,7 @@ __device__ __forceinline__ void write_run(P* out, const Mapping& map, int64_t g,
   }
 }
 
-// Shared layout: a[T], b[T] (double), U[T+1], V[T+1] (double2), buckets[B] (int4).
-inline size_t linear_smem_bytes(int64_t T, int B) {
-  return sizeof(double) * 2 * T + sizeof(double2) * 2 * (T + 1) + sizeof(int4) * B;
-}
-
+// Shared layout (backward_linear_smem_bytes): a[T], b[T] (double), U[T+1], V[T+1] (double2), buckets[B] (int4).
 template <typename P, typename TT>
 __global__ void __launch_bounds__(kThreads) linear_backward_kernel(
     Reader<P, TT, acc_t<P>> rd, int T, int B, bool use_smem, const int4* __restrict__ buckets_g,
@@ -232,76 +220,59 @@ __global__ void __launch_bounds__(kThreads) sigmoid_backward_kernel(Reader<P, TT
   }
 }
 
-inline size_t element_bytes(DType d) {
-  switch (d) {
-    case DType::Half: case DType::BFloat16: return 2;
-    case DType::Float: return 4;
-    default: return 8;
-  }
-}
-
 template <typename P, typename TT>
-cudaError_t run_backward(const Problem& p, const double* grad, unsigned char* ws, void* grad_preds) {
+cudaError_t run_backward(const Problem& p, const BackwardPlan& plan, const double* grad, void* ws, void* grad_preds) {
   using S = acc_t<P>;
   const int T = static_cast<int>(p.T);
   const int64_t groups = p.groups(), len = p.group_len();
+  const BackwardWorkspace& w = plan.workspace;
   auto rd = make_reader<P, TT>(p);
   P* out = static_cast<P*>(grad_preds);
   if (p.approx == Approx::Linear) {
-    const int B = bucket_count(p.T);
-    int4* buckets = reinterpret_cast<int4*>(ws);
-    double* a = reinterpret_cast<double*>(ws + align_up(sizeof(int4) * B));
+    int4* buckets = carve<int4>(ws, w.buckets);
+    double* a = carve<double>(ws, w.ab);
     double* b = a + p.T;
-    double2* U = reinterpret_cast<double2*>(ws + align_up(sizeof(int4) * B) + align_up(sizeof(double) * 2 * p.T));
+    double2* U = carve<double2>(ws, w.uv);
     double2* V = U + groups * (p.T + 1);
-    const int n = std::max<int>(B, T);
-    linear_grid_kernel<<<(n + 255) / 256, 256, 0, p.stream>>>(p.grid, T, B, buckets, a, b);
+    const int n = std::max<int>(plan.B, T);
+    linear_grid_kernel<<<(n + 255) / 256, 256, 0, p.stream>>>(p.grid, T, plan.B, buckets, a, b);
     SOFTSET_LAUNCH_CHECK();
     linear_tables_kernel<<<static_cast<unsigned>(groups), kThreads, 0, p.stream>>>(grad, p.grid, T, U, V);
     SOFTSET_LAUNCH_CHECK();
-    const size_t smem = linear_smem_bytes(p.T, B);
-    const bool use_smem = smem <= static_cast<size_t>(p.max_smem_optin);
-    const int per_sm = use_smem ? static_cast<int>(std::max<size_t>(1, std::min<size_t>(4, (228 * 1024) / (smem + 1024)))) : 4;
-    const Split split = make_split(groups, len, p.sm_count, per_sm, 8192);
     auto kernel = linear_backward_kernel<P, TT>;
-    if (use_smem)
-      SOFTSET_RETURN_IF_ERROR(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-    kernel<<<static_cast<unsigned>(groups * split.chunks), kThreads, use_smem ? smem : 0, p.stream>>>(
-        rd, T, B, use_smem, buckets, a, b, U, V, split, len, out);
+    if (plan.use_smem)
+      SOFTSET_RETURN_IF_ERROR(
+          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(plan.smem)));
+    kernel<<<static_cast<unsigned>(plan.blocks), kThreads, plan.use_smem ? plan.smem : 0, p.stream>>>(
+        rd, T, plan.B, plan.use_smem, buckets, a, b, U, V, plan.split, len, out);
     SOFTSET_LAUNCH_CHECK();
     return cudaSuccess;
   }
   // sigmoid
-  S* table = reinterpret_cast<S*>(ws);
+  S* table = carve<S>(ws, w.table);
   const int64_t items = groups * p.T;
   sigmoid_tables_kernel<S><<<static_cast<unsigned>((items + 255) / 256), 256, 0, p.stream>>>(grad, p.grid, groups, T, table);
   SOFTSET_LAUNCH_CHECK();
-  const size_t smem = sizeof(S) * 4 * p.T;
-  const bool use_smem = smem <= static_cast<size_t>(p.max_smem_optin);
-  const Split split = make_split(groups, len, p.sm_count, 4, 8192);
   auto kernel = sigmoid_backward_kernel<P, TT>;
-  if (use_smem)
-    SOFTSET_RETURN_IF_ERROR(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-  kernel<<<static_cast<unsigned>(groups * split.chunks), kThreads, use_smem ? smem : 0, p.stream>>>(
-      rd, T, p.k, use_smem, table, split, len, out);
+  if (plan.use_smem)
+    SOFTSET_RETURN_IF_ERROR(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(plan.smem)));
+  kernel<<<static_cast<unsigned>(plan.blocks), kThreads, plan.use_smem ? plan.smem : 0, p.stream>>>(
+      rd, T, p.k, plan.use_smem, table, plan.split, len, out);
   SOFTSET_LAUNCH_CHECK();
   return cudaSuccess;
 }
 
+// The backward for one preds type (linear or sigmoid; backward.cu handles step).
+// Included by each generated backward_<dtype>.cu (instances.py).
 template <typename P>
-cudaError_t backward_for(const Problem& p, const double* grad, void* workspace, void* grad_preds) {
-  unsigned char* ws = static_cast<unsigned char*>(workspace);
-  return dispatch_types(p.preds_dtype, p.target_dtype, [&](auto, auto ttag) -> cudaError_t {
+cudaError_t launch_backward(const Problem& p, const BackwardPlan& plan, const double* grad, void* ws,
+                            void* grad_preds) {
+  return dispatch_target(p.target_dtype, [&](auto ttag) -> cudaError_t {
     using TT = typename decltype(ttag)::type;
-    return run_backward<P, TT>(p, grad, ws, grad_preds);
+    return run_backward<P, TT>(p, plan, grad, ws, grad_preds);
   });
 }
 
 }  // namespace
-
-cudaError_t backward_half(const Problem& p, const double* grad, void* workspace, void* grad_preds);
-cudaError_t backward_bfloat16(const Problem& p, const double* grad, void* workspace, void* grad_preds);
-cudaError_t backward_float(const Problem& p, const double* grad, void* workspace, void* grad_preds);
-cudaError_t backward_double(const Problem& p, const double* grad, void* workspace, void* grad_preds);
-
 }  // namespace softset_cuda
