@@ -1,8 +1,11 @@
-// Host/device-agnostic inline math shared by the CPU and CUDA kernels.
-// No torch includes: this header compiles in plain C++ and in .cu files.
+// Definitions shared by the CPU and CUDA sources (and the epilogue): the approximation
+// codes, the grid's columns, the breakpoint search. No torch includes: this header
+// compiles in plain C++ and in .cu files. tests/test_op_contract.py holds Python's codes
+// (softset_fast/_grid.py GRID_COLUMNS, the Triton kernels' codes) equal to these.
 //
 // The grid is the float64 coefficient table [T, 8] of softset_fast/_grid.py:
-// columns tau, a, b, m1, m2, m3, c2, c3 (row-major, stride 8).
+// columns tau, a, b, m1, m2, m3, c2, c3 (row-major, stride 8). Branch convention of every
+// backend for linear: p < a -> m1·p; p > b -> m3·p + c3; otherwise (a and b included) m2·p + c2.
 #pragma once
 
 #include <cmath>
@@ -19,21 +22,6 @@ namespace softset {
 enum GridColumn : int { kTau = 0, kA = 1, kB = 2, kM1 = 3, kM2 = 4, kM3 = 5, kC2 = 6, kC3 = 7, kGridColumns = 8 };
 
 enum class Approx : int { kLinear = 0, kSigmoid = 1, kStep = 2 };
-
-// Linear H̃(p) for one grid row (paper Eq. 5). Branch convention of every backend:
-// p < a -> m1·p; p > b -> m3·p + c3; otherwise (a and b included) m2·p + c2.
-SOFTSET_HD double linear_value(double p, const double* row) {
-  if (p < row[kA]) return row[kM1] * p;
-  if (p > row[kB]) return row[kM3] * p + row[kC3];
-  return row[kM2] * p + row[kC2];
-}
-
-// dH̃/dp for the same branches (m2 at p == a and p == b).
-SOFTSET_HD double linear_slope(double p, const double* row) {
-  if (p < row[kA]) return row[kM1];
-  if (p > row[kB]) return row[kM3];
-  return row[kM2];
-}
 
 // Segment indices of the O(N + T) algorithm. With a(τ) and b(τ) increasing in τ,
 // a sample p is in segment 3 (p > b_t) for t < i3, in segment 1 (p < a_t) for
@@ -77,12 +65,5 @@ SOFTSET_HD int64_t bucket_of(double p, double lo, double scale, int64_t buckets)
   if (j >= static_cast<double>(buckets - 1)) return buckets - 1;
   return static_cast<int64_t>(j);
 }
-
-// Sigmoid 1 / (1 + exp(-k (p - τ))) written as 1 / (1 + u) with u = exp(-k p)·exp(k τ),
-// one exp per sample instead of one per (sample, threshold). Safe (no overflow to
-// inf·0) while |k p| and |k τ| stay below this bound; callers fall back otherwise.
-constexpr double kSigmoidFactorBound = 300.0;
-
-SOFTSET_HD double sigmoid_direct_u(double p, double tau, double k) { return exp(-k * (p - tau)); }
 
 }  // namespace softset

@@ -22,9 +22,9 @@ DType parse_dtype(const std::string& v) {
 }
 
 Approx parse_approx(const std::string& v) {
-  if (v == "linear") return Approx::Linear;
-  if (v == "sigmoid") return Approx::Sigmoid;
-  if (v == "step") return Approx::Step;
+  if (v == "linear") return Approx::kLinear;
+  if (v == "sigmoid") return Approx::kSigmoid;
+  if (v == "step") return Approx::kStep;
   throw std::runtime_error("unknown approx " + v);
 }
 

@@ -57,7 +57,7 @@ def test_cuda_sources_include_no_torch_headers():
 def test_one_kernel_file_per_job_and_preds_type():
     names = ("half", "bfloat16", "float", "double")
     assert KERNEL_FILES == sorted(f"{job}_{n}.cu" for job in ("forward", "backward") for n in names)
-    assert ENTRY_FILES == ["backward.cu", "forward.cu"]
+    assert ENTRY_FILES == ["backward.cu", "epilogue.cu", "forward.cu"]
 
 
 def test_instance_list_matches_the_preds_dispatch():

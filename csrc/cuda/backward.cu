@@ -9,7 +9,7 @@ namespace softset_cuda {
 cudaError_t backward(const Problem& p, const double* grad, void* workspace, void* grad_preds) {
   const int64_t numel = p.N * p.C * p.L;
   if (numel == 0) return cudaSuccess;
-  if (p.approx == Approx::Step || p.T == 0) {  // step: H is piecewise constant
+  if (p.approx == Approx::kStep || p.T == 0) {  // step: H is piecewise constant
     return dispatch_preds(p.preds_dtype, [&](auto ptag) -> cudaError_t {
       return cudaMemsetAsync(grad_preds, 0, sizeof(typename decltype(ptag)::type) * numel, p.stream);
     });

@@ -228,7 +228,7 @@ cudaError_t run_backward(const Problem& p, const BackwardPlan& plan, const doubl
   const BackwardWorkspace& w = plan.workspace;
   auto rd = make_reader<P, TT>(p);
   P* out = static_cast<P*>(grad_preds);
-  if (p.approx == Approx::Linear) {
+  if (p.approx == Approx::kLinear) {
     int4* buckets = carve<int4>(ws, w.buckets);
     double* a = carve<double>(ws, w.ab);
     double* b = a + p.T;

@@ -23,9 +23,9 @@ constexpr int kTChunk = 32;           // thresholds combined across warps at onc
 
 template <Approx A, typename S>
 __device__ __forceinline__ double heaviside(double p, S ps, const double* c, S tau_s, S k_s) {
-  if constexpr (A == Approx::Linear) {
+  if constexpr (A == Approx::kLinear) {
     return p < c[1] ? c[3] * p : (p > c[2] ? c[5] * p + c[7] : c[4] * p + c[6]);
-  } else if constexpr (A == Approx::Step) {
+  } else if constexpr (A == Approx::kStep) {
     return p >= c[0] ? 1.0 : 0.0;
   } else {
     return static_cast<double>(S(1) / (S(1) + exp(-k_s * (ps - tau_s))));

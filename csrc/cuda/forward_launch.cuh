@@ -18,10 +18,10 @@ template <Approx A, typename P, typename TT>
 cudaError_t run_forward(const Problem& p, const ForwardPlan& plan, void* ws, void* out) {
   switch (plan.path) {
     case ForwardPath::Hist32:
-      if constexpr (A != Approx::Sigmoid && std::is_integral<TT>::value) return run_hist32<A, P, TT>(p, plan, ws, out);
+      if constexpr (A != Approx::kSigmoid && std::is_integral<TT>::value) return run_hist32<A, P, TT>(p, plan, ws, out);
       break;
     case ForwardPath::Hist:
-      if constexpr (A != Approx::Sigmoid) return run_hist<A, P, TT>(p, plan, ws, out);
+      if constexpr (A != Approx::kSigmoid) return run_hist<A, P, TT>(p, plan, ws, out);
       break;
     case ForwardPath::Direct:
       return run_direct<A, P, TT>(p, plan, ws, out);
@@ -34,9 +34,9 @@ cudaError_t launch_forward(const Problem& p, const ForwardPlan& plan, void* ws, 
   return dispatch_target(p.target_dtype, [&](auto ttag) -> cudaError_t {
     using TT = typename decltype(ttag)::type;
     switch (p.approx) {
-      case Approx::Linear: return run_forward<Approx::Linear, P, TT>(p, plan, ws, out);
-      case Approx::Step: return run_forward<Approx::Step, P, TT>(p, plan, ws, out);
-      case Approx::Sigmoid: return run_forward<Approx::Sigmoid, P, TT>(p, plan, ws, out);
+      case Approx::kLinear: return run_forward<Approx::kLinear, P, TT>(p, plan, ws, out);
+      case Approx::kStep: return run_forward<Approx::kStep, P, TT>(p, plan, ws, out);
+      case Approx::kSigmoid: return run_forward<Approx::kSigmoid, P, TT>(p, plan, ws, out);
     }
     return cudaErrorInvalidValue;
   });

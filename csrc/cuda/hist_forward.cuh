@@ -48,7 +48,7 @@ template <Approx A, typename P, typename TT, typename H>
 __global__ void __launch_bounds__(kThreads) hist_kernel(Reader<P, TT, acc_t<P>> rd, const double* __restrict__ grid,
                                                         int T, int B, int R, const int4* __restrict__ buckets_g,
                                                         Split split, int64_t len, double* __restrict__ ghist) {
-  constexpr bool kLinear = A == Approx::Linear;
+  constexpr bool kLinear = A == Approx::kLinear;
   extern __shared__ __align__(16) unsigned char smem[];
   double* a = reinterpret_cast<double*>(smem);
   double* b = a + T;
@@ -112,7 +112,7 @@ template <Approx A, typename O>
 __global__ void __launch_bounds__(kThreads) finalize_hist_kernel(const double* __restrict__ ghist,
                                                                  const double* __restrict__ grid, int T,
                                                                  O* __restrict__ out) {
-  constexpr bool kLinear = A == Approx::Linear;
+  constexpr bool kLinear = A == Approx::kLinear;
   using Vec4 = VecD<4>;
   using Vec8 = VecD<8>;
   using Reduce = cub::BlockReduce<Vec4, kThreads>;
@@ -226,7 +226,7 @@ __global__ void __launch_bounds__(kThreads) hist32_kernel(Reader<P, TT, acc_t<P>
                                                           Split split, int64_t len, int kfix,
                                                           unsigned long long* __restrict__ gint,
                                                           double* __restrict__ gside) {
-  constexpr bool kLinear = A == Approx::Linear;
+  constexpr bool kLinear = A == Approx::kLinear;
   extern __shared__ __align__(16) unsigned char smem[];
   double* a = reinterpret_cast<double*>(smem);
   double* b = a + T;
@@ -320,7 +320,7 @@ cudaError_t run_hist(const Problem& p, const ForwardPlan& plan, void* ws, void* 
   int4* buckets = carve<int4>(ws, plan.workspace.buckets);
   double* ghist = carve<double>(ws, plan.workspace.ghist);
   SOFTSET_RETURN_IF_ERROR(cudaMemsetAsync(ghist, 0, plan.workspace.ghist.bytes, p.stream));
-  build_buckets_kernel<<<(plan.B + 255) / 256, 256, 0, p.stream>>>(p.grid, T, plan.B, A == Approx::Linear, buckets);
+  build_buckets_kernel<<<(plan.B + 255) / 256, 256, 0, p.stream>>>(p.grid, T, plan.B, A == Approx::kLinear, buckets);
   SOFTSET_LAUNCH_CHECK();
   auto kernel = hist_kernel<A, P, TT, double>;
   SOFTSET_RETURN_IF_ERROR(
@@ -345,7 +345,7 @@ cudaError_t run_hist32(const Problem& p, const ForwardPlan& plan, void* ws, void
   double* side = carve<double>(ws, w.side);
   SOFTSET_RETURN_IF_ERROR(cudaMemsetAsync(gint, 0, w.gint.bytes, p.stream));
   SOFTSET_RETURN_IF_ERROR(cudaMemsetAsync(side, 0, w.side.bytes, p.stream));
-  build_buckets_kernel<<<(plan.B + 255) / 256, 256, 0, p.stream>>>(p.grid, T, plan.B, A == Approx::Linear, buckets);
+  build_buckets_kernel<<<(plan.B + 255) / 256, 256, 0, p.stream>>>(p.grid, T, plan.B, A == Approx::kLinear, buckets);
   SOFTSET_LAUNCH_CHECK();
   auto kernel = hist32_kernel<A, P, TT>;
   SOFTSET_RETURN_IF_ERROR(

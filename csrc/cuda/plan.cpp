@@ -72,8 +72,8 @@ Region Layout::add(size_t bytes) {
 ForwardPlan plan_forward(const Problem& p, bool deterministic) {
   ForwardPlan plan;
   const int64_t groups = p.groups(), len = p.group_len();
-  if (p.approx != Approx::Sigmoid && !deterministic) {
-    const bool linear = p.approx == Approx::Linear;
+  if (p.approx != Approx::kSigmoid && !deterministic) {
+    const bool linear = p.approx == Approx::kLinear;
     const int B = bucket_count(p.T);
     const size_t fits = static_cast<size_t>(p.max_smem_optin);
     // Hist32 needs hard targets and no weight, and <= 2^31 elements per group so that p
@@ -131,7 +131,7 @@ BackwardPlan plan_backward(const Problem& p) {
   const int64_t groups = p.groups(), len = p.group_len();
   Layout layout;
   BackwardWorkspace& w = plan.workspace;
-  if (p.approx == Approx::Linear) {
+  if (p.approx == Approx::kLinear) {
     plan.B = bucket_count(p.T);
     plan.smem = backward_linear_smem_bytes(p.T, plan.B);
     plan.use_smem = plan.smem <= static_cast<size_t>(p.max_smem_optin);
@@ -139,14 +139,14 @@ BackwardPlan plan_backward(const Problem& p) {
     w.buckets = layout.add(kInt4 * plan.B);
     w.ab = layout.add(sizeof(double) * 2 * p.T);
     w.uv = layout.add(kDouble2 * 2 * groups * (p.T + 1));
-  } else if (p.approx == Approx::Sigmoid) {
+  } else if (p.approx == Approx::kSigmoid) {
     const size_t s = p.preds_dtype == DType::Double ? sizeof(double) : sizeof(float);
     plan.smem = s * 4 * p.T;
     plan.use_smem = plan.smem <= static_cast<size_t>(p.max_smem_optin);
     plan.split = make_split(groups, len, p.sm_count, 4, kMinChunk);
     w.table = layout.add(s * 4 * groups * p.T);
   }
-  if (p.approx != Approx::Step) plan.blocks = groups * plan.split.chunks;
+  if (p.approx != Approx::kStep) plan.blocks = groups * plan.split.chunks;
   w.bytes = layout.bytes();
   return plan;
 }

@@ -4,15 +4,16 @@
 
 #include <cstdint>
 
+#include "../softset_common.h"
+
 struct CUstream_st;  // cudaStream_t is CUstream_st*; declared here so no CUDA header is needed
 
 namespace softset_cuda {
 
 // Element types the kernels read directly.
 enum class DType : int { Bool, UInt8, Int32, Int64, Half, BFloat16, Float, Double };
-enum class Approx : int { Linear, Sigmoid, Step };
-
-constexpr int kGridCols = 8;  // grid columns: tau, a, b, m1, m2, m3, c2, c3
+using softset::Approx;  // the approximation codes and grid columns shared with the CPU (softset_common.h)
+constexpr int kGridCols = softset::kGridColumns;
 
 // [N, C, L] contiguous inputs. Group g (one output row of [G*C, T, 4]) is c for global
 // sums, n*C + c for samplewise.
@@ -24,7 +25,7 @@ struct Problem {
   const void* weight = nullptr;  // nullptr or target's shape; float64 for float64 preds, else float32
   const double* grid = nullptr;  // [T, kGridCols]
   int64_t T = 0;
-  Approx approx = Approx::Linear;
+  Approx approx = Approx::kLinear;
   double k = 10.0;
   int64_t N = 0, C = 0, L = 0;
   bool multiclass = false;       // num_classes > 0: y = (target[n, l] == c)

@@ -15,21 +15,20 @@
 #include <cuda_runtime.h>
 #include <torch/library.h>
 
-#include <c10/util/intrusive_ptr.h>
 
 #include <cmath>
 #include <limits>
-#include <mutex>
 #include <string>
 
+#include "../op_checks.h"
 #include "soft_counts_cuda.h"
 
 namespace {
 
-using softset_cuda::Approx;
 using softset_cuda::DType;
 
-DType to_dtype(at::ScalarType t, const char* op, const char* name) {
+// The kernels' name of a dtype the checks (csrc/op_checks.cpp) already accepted.
+DType to_dtype(at::ScalarType t) {
   switch (t) {
     case at::kBool: return DType::Bool;
     case at::kByte: return DType::UInt8;
@@ -39,60 +38,12 @@ DType to_dtype(at::ScalarType t, const char* op, const char* name) {
     case at::kBFloat16: return DType::BFloat16;
     case at::kFloat: return DType::Float;
     case at::kDouble: return DType::Double;
-    default:
-      TORCH_CHECK(false, op, ": ", name, " must be bool, uint8, int32, int64, float16, bfloat16, float32 or float64, got ",
-                  t);
+    default: TORCH_INTERNAL_ASSERT(false, "unchecked dtype ", t);
   }
-}
-
-Approx to_approx(c10::string_view approx, double k, const char* op) {
-  if (approx == "linear") return Approx::Linear;
-  if (approx == "step") return Approx::Step;
-  if (approx == "sigmoid") {
-    TORCH_CHECK(std::isfinite(k) && k > 0, op, ": k must be a finite number > 0 for approx='sigmoid', got ", k);
-    return Approx::Sigmoid;
-  }
-  TORCH_CHECK(false, op, ": approx must be 'linear', 'sigmoid' or 'step', got '", std::string(approx), "'");
 }
 
 void check_attr(cudaError_t err, const char* op) {
   TORCH_CHECK(err == cudaSuccess, op, ": cannot read the device's attributes: ", cudaGetErrorString(err));
-}
-
-// The grid must be ascending (tau strictly; a, b for linear), as the CPU kernel checks:
-// the segment indices assume it. The kernels stay in bounds on any grid (every index is
-// clamped to [0, T]), but the sums would be wrong. Reading the grid costs a
-// device-to-host copy (a sync), so the last grid that passed is remembered by identity
-// (a weak reference, so a freed grid's address cannot alias) and version counter
-// (bumped by in-place writes): a cached coefficient table is checked once.
-void check_grid_order(const at::Tensor& grid, Approx approx, const char* op) {
-  static std::mutex mutex;
-  static c10::weak_intrusive_ptr<c10::TensorImpl> last_grid{c10::intrusive_ptr<c10::TensorImpl>()};
-  static int64_t last_version = -1;
-  static bool last_linear = false;
-  const bool linear = approx == Approx::Linear;
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    const auto alive = last_grid.lock();
-    if (alive.get() == grid.unsafeGetTensorImpl() && last_version == static_cast<int64_t>(grid._version()) &&
-        (last_linear || !linear))
-      return;
-  }
-  const at::Tensor host = grid.to(at::kCPU).contiguous();
-  const double* g = host.data_ptr<double>();
-  const int64_t T = host.size(0);
-  for (int64_t t = 1; t < T; ++t) {
-    TORCH_CHECK(g[t * 8] > g[(t - 1) * 8], op, ": grid thresholds (column 0) must be strictly ascending");
-    if (linear) {
-      TORCH_CHECK(g[t * 8 + 1] >= g[(t - 1) * 8 + 1] && g[t * 8 + 2] >= g[(t - 1) * 8 + 2], op,
-                  ": grid breakpoints a, b (columns 1, 2) must be ascending; build grid with "
-                  "softset_fast._grid.coefficient_table");
-    }
-  }
-  std::lock_guard<std::mutex> lock(mutex);
-  last_grid = c10::weak_intrusive_ptr<c10::TensorImpl>(grid.getIntrusivePtr());
-  last_version = static_cast<int64_t>(grid._version());
-  last_linear = linear;
 }
 
 // Holds the contiguous tensors the Problem points into.
@@ -105,68 +56,33 @@ Inputs make_inputs(const at::Tensor& preds, const at::Tensor& target, const c10:
                    const at::Tensor& grid, c10::string_view approx, double k, int64_t num_classes,
                    c10::optional<int64_t> ignore_index, bool samplewise, c10::cuda::OptionalCUDAGuard& guard,
                    const char* op) {
-  // The argument checks read host metadata only and run before any device work.
+  // The argument checks read host metadata only and run before any device work, except the
+  // grid's values: read once per grid tensor (a cached check, csrc/op_checks.cpp).
   TORCH_CHECK(preds.is_cuda(), op, ": preds must be a CUDA tensor, got ", preds.device());
-  TORCH_CHECK(preds.dim() == 3, op, ": preds must have shape [N, C, L], got ", preds.sizes());
-  const at::ScalarType pt = preds.scalar_type();
-  TORCH_CHECK(pt == at::kHalf || pt == at::kBFloat16 || pt == at::kFloat || pt == at::kDouble, op,
-              ": preds must be float16, bfloat16, float32 or float64, got ", pt);
-  (void)to_dtype(target.scalar_type(), op, "target");
-  TORCH_CHECK(target.device() == preds.device(), op, ": target must be on preds' device ", preds.device(), ", got ",
-              target.device());
-  TORCH_CHECK(grid.device() == preds.device(), op, ": grid must be on preds' device ", preds.device(), ", got ",
-              grid.device());
-  TORCH_CHECK(grid.dim() == 2 && grid.size(1) == 8 && grid.size(0) >= 1, op,
-              ": grid must be the coefficient table [T, 8] with T >= 1, got ", grid.sizes());
-  TORCH_CHECK(grid.scalar_type() == at::kDouble, op, ": grid must be float64, got ", grid.scalar_type());
-  TORCH_CHECK(grid.size(0) < (1 << 28), op, ": grid has too many thresholds (", grid.size(0), ")");
-  TORCH_CHECK(num_classes >= 0, op, ": num_classes must be >= 0, got ", num_classes);
-  const int64_t N = preds.size(0), C = preds.size(1), L = preds.size(2);
-  if (num_classes > 0) {
-    TORCH_CHECK(num_classes == C, op, ": num_classes=", num_classes, " does not match preds.shape[1]=", C);
-    TORCH_CHECK(target.dim() == 2 && target.size(0) == N && target.size(1) == L, op,
-                ": target must hold class indices of shape [N, L] = [", N, ", ", L, "], got ", target.sizes());
-    TORCH_CHECK(at::isIntegralType(target.scalar_type(), /*includeBool=*/false), op,
-                ": target must be an integer tensor of class indices when num_classes > 0, got ",
-                target.scalar_type());
-    TORCH_CHECK(!ignore_index.has_value() || *ignore_index < 0 || *ignore_index >= C, op,
-                ": ignore_index=", ignore_index.value_or(0), " lies inside the class range [0, ", C,
-                "); choose a value outside it (e.g. -100 or 255)");
-  } else {
-    TORCH_CHECK(target.sizes() == preds.sizes(), op, ": target must have the shape of preds ", preds.sizes(), ", got ",
-                target.sizes());
-  }
-  const bool has_weight = weight.has_value() && weight->defined();
-  if (has_weight) {
-    TORCH_CHECK(weight->device() == preds.device(), op, ": weight must be on preds' device ", preds.device(), ", got ",
-                weight->device());
-    TORCH_CHECK(weight->sizes() == target.sizes(), op, ": weight must have the shape of target ", target.sizes(),
-                ", got ", weight->sizes());
-    TORCH_CHECK(at::isFloatingType(weight->scalar_type()), op, ": weight must be floating point, got ",
-                weight->scalar_type());
-  }
-  const Approx approx_kind = to_approx(approx, k, op);
+  const softset::OpShape shape =
+      softset::check_op_args(op, preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise);
+  const int64_t N = shape.N, C = shape.C, L = shape.L;
   TORCH_CHECK((samplewise ? N * C : C) < std::numeric_limits<int32_t>::max() / 2, op, ": too many groups (",
               samplewise ? N * C : C, ") for one launch");
+  const at::ScalarType pt = preds.scalar_type();
+  const bool has_weight = weight.has_value() && weight->defined();
 
   guard.set_device(preds.device());
   Inputs in;
-  const at::ScalarType acc = pt == at::kDouble ? at::kDouble : at::kFloat;
-  if (has_weight) in.weight = weight->to(acc).contiguous();
+  if (has_weight) in.weight = weight->to(softset::counts_dtype(pt)).contiguous();
   in.preds = preds.contiguous();
   in.target = target.contiguous();
   in.grid = grid.contiguous();
-  check_grid_order(in.grid, approx_kind, op);
 
   softset_cuda::Problem& p = in.problem;
   p.preds = in.preds.data_ptr();
-  p.preds_dtype = to_dtype(pt, op, "preds");
+  p.preds_dtype = to_dtype(pt);
   p.target = in.target.data_ptr();
-  p.target_dtype = to_dtype(target.scalar_type(), op, "target");
+  p.target_dtype = to_dtype(target.scalar_type());
   p.weight = in.weight.defined() ? in.weight.data_ptr() : nullptr;
   p.grid = in.grid.data_ptr<double>();
   p.T = grid.size(0);
-  p.approx = approx_kind;
+  p.approx = shape.approx;
   p.k = k;
   p.N = N;
   p.C = C;
@@ -195,7 +111,7 @@ at::Tensor soft_counts_cuda(const at::Tensor& preds, const at::Tensor& target, c
   c10::cuda::OptionalCUDAGuard guard;  // set by make_inputs once the arguments are checked
   Inputs in = make_inputs(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise, guard, op);
   const softset_cuda::Problem& p = in.problem;
-  const at::ScalarType out_type = preds.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const at::ScalarType out_type = softset::counts_dtype(preds.scalar_type());
   const int64_t G = samplewise ? p.N : 1;
   if (preds.numel() == 0) return at::zeros({G, p.C, p.T, 4}, preds.options().dtype(out_type));
   at::Tensor out = at::empty({G, p.C, p.T, 4}, preds.options().dtype(out_type));
@@ -214,12 +130,8 @@ at::Tensor soft_counts_backward_cuda(const at::Tensor& grad, const at::Tensor& p
   c10::cuda::OptionalCUDAGuard guard;  // set by make_inputs once the arguments are checked
   Inputs in = make_inputs(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise, guard, op);
   const softset_cuda::Problem& p = in.problem;
-  TORCH_CHECK(grad.device() == preds.device(), op, ": grad must be on preds' device ", preds.device(), ", got ",
-              grad.device());
-  const int64_t G = samplewise ? p.N : 1;
-  TORCH_CHECK(grad.dim() == 4 && grad.size(0) == G && grad.size(1) == p.C && grad.size(2) == p.T && grad.size(3) == 4,
-              op, ": grad must have shape [", G, ", ", p.C, ", ", p.T, ", 4], got ", grad.sizes());
-  TORCH_CHECK(at::isFloatingType(grad.scalar_type()), op, ": grad must be floating point, got ", grad.scalar_type());
+  softset::check_backward_grad(op, grad, preds,
+                               softset::OpShape{p.N, p.C, p.L, p.T, samplewise ? p.N : 1, p.approx});
   at::Tensor grad_preds = at::empty(preds.sizes(), preds.options().memory_format(at::MemoryFormat::Contiguous));
   if (preds.numel() == 0) return grad_preds;
   const at::Tensor grad64 = grad.to(at::kDouble).contiguous();
