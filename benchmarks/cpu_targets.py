@@ -19,32 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import subprocess
 import sys
-import time
 
 import torch
 
 import softset_fast as sf
-
-
-def interleaved_medians(cases: dict, rounds: int) -> dict:
-    """Median seconds of each case, timed in rounds that run every case.
-
-    The machine is shared: a burst of load from elsewhere then slows every case of a
-    round alike instead of all repeats of one case, so the ratios stay fair. Within a
-    round each case runs twice and the second run is timed: the first brings its
-    inputs back into the caches the previous case (the reference moves gigabytes) evicted.
-    """
-    times = {name: [] for name in cases}
-    for _ in range(rounds):
-        for name, function in cases.items():
-            function()
-            start = time.perf_counter()
-            function()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+from softset_fast.cli.bench import interleaved_medians  # interleaved rounds, the second run timed
 
 
 def f1_step(preds, target, *, backend, thresholds, approx="linear", validate_args=True):

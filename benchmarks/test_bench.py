@@ -1,4 +1,5 @@
-"""pytest-benchmark over providers × modes × sizes, driving the harness of softset_fast.cli.bench.
+"""pytest-benchmark over providers × modes × sizes, driving the harness of softset_fast.cli.bench
+(the f1 and step suites, and the step-cost suite's providers at one small N).
 
 Not part of the default test run (pyproject's testpaths is tests/ and addopts disables
 benchmarks). Run with:
@@ -55,3 +56,19 @@ def test_step_roc(benchmark, provider, n, t):
     preds, target = _prepare("step", provider, n, t)
     benchmark.group = f"step N={n} T={t}"
     _run(benchmark, bench.make_runner("step", provider, "forward", preds, target, t))
+
+
+COST_N = 2 ** 10
+
+
+@pytest.mark.skipif(DEVICE != "cpu", reason="the step-cost suite runs on CPU")
+@pytest.mark.parametrize("provider", bench.STEP_COST_PROVIDERS)
+def test_step_cost(benchmark, provider):
+    """One training step of the step-cost suite's providers at N = 2^10, T = 9 (``bench --suites step-cost``)."""
+    t = None if provider in bench.THRESHOLDLESS else bench.STEP_COST_T0
+    preds, target = bench.make_inputs(COST_N, DEVICE)
+    loss = None if provider == "where-floor" else bench.step_cost_loss(provider, t)
+    check = bench.check_step_cost(provider, loss, preds, target, t, bench.available_memory(DEVICE))
+    assert check == "oracle" or check.startswith("ok"), check
+    benchmark.group = f"step-cost N={COST_N} T={bench.STEP_COST_T0}"
+    benchmark(bench.step_cost_runner(provider, loss, preds, target))

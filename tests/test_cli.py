@@ -163,6 +163,42 @@ def test_bench_quick(tmp_path):
             assert math.isclose(float(line["median_ms"]), r["median_ms"], rel_tol=1e-12)
 
 
+def test_bench_step_cost(tmp_path):
+    """The step-cost suite in a tiny configuration: every case checked, then timed in 2 rounds."""
+    from softset_fast.cli.bench import STEP_COST_PROVIDERS, THRESHOLDLESS
+    out = tmp_path / "cost"
+    stdout = run_cli("bench", "--suites", "step-cost", "--out", str(out), "--n-values", "64", "256",
+                     "--t-values", "33", "--t-sweep-n", "64", "--rounds", "2", "--threads", "1",
+                     "--compile-backend", "aot_eager")    # no C++ code generation: seconds, not a minute
+    assert not (out / "bench.json").exists()           # the f1 and step suites did not run
+    result = json.loads((out / "step_cost.json").read_text())
+    rows = result["results"]
+    expected = {(p, n, None if p in THRESHOLDLESS else 9) for p in STEP_COST_PROVIDERS for n in (64, 256)}
+    expected |= {(p, 64, 33) for p in STEP_COST_PROVIDERS if p not in THRESHOLDLESS}
+    assert sorted((r["provider"], r["n"], r["t"] or 0) for r in rows) == sorted((p, n, t or 0) for p, n, t in expected)
+    fused = {(r["n"], r["t"]): r["median_ms"] for r in rows if r["provider"] == "fused"}
+    for r in rows:
+        # every provider was checked against its oracle before it was timed, and passed
+        assert r["status"] == "ok" and (r["check"] == "oracle" or r["check"].startswith("ok (max rel err")), r
+        assert re.search(rf"^  {re.escape(r['provider'])}\s+N={r['n']}\s+T={r['t'] or '-'}\s+{re.escape(r['check'])}$",
+                         stdout, re.MULTILINE), r
+        assert r["rounds"] == len(r["times_ms"]) == 2 and r["block"] >= 1
+        assert r["median_ms"] == pytest.approx(np.median(r["times_ms"]), rel=1e-12)
+        assert r["fused_ratio"] == pytest.approx(r["median_ms"] / fused[(r["n"], r["t"] or 9)], rel=1e-12)
+    checks = {r["provider"]: r["check"] for r in rows}
+    assert "vs reference" in checks["fused"] and "vs reference" in checks["naive"]
+    assert "vs naive" in checks["naive-compiled"]
+    operations = result["operations"]
+    assert operations["count"] == len(operations["forward"]) + len(operations["backward"]) >= 2
+    assert {t["target"] for t in result["targets"]} >= {"operations per fused step (N=1024)"}
+    with open(out / "step_cost.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert [(line["provider"], int(line["n"])) for line in table] == [(r["provider"], r["n"]) for r in rows]
+    for line, r in zip(table, rows):
+        assert math.isclose(float(line["median_ms"]), r["median_ms"], rel_tol=1e-12)
+    assert_png(out / "step_cost_vs_N.png")
+
+
 def test_info(capsys):
     assert main(["info"]) == 0
     text = capsys.readouterr().out

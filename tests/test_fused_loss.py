@@ -9,6 +9,7 @@ import torch
 import softset_fast as sf
 from softset_fast import metrics
 from softset_fast.backends.registry import fused_loss_runs, unavailable_reason
+from softset_fast.cli.bench import count_step_operations
 
 pytestmark = pytest.mark.skipif(unavailable_reason("cpu") is not None or not fused_loss_runs("cpu", torch.device("cpu")),
                                 reason="the C++ CPU op is not built")
@@ -137,20 +138,6 @@ def test_ignored_and_out_of_range_labels_pass_when_ignored():
     target = (torch.rand(40) < 0.5).long()
     target[::4] = 9
     check_same(preds, target, "f1", ignore_index=9)
-
-
-def count_step_operations(step) -> tuple[int, int]:
-    """Top-level operations of the forward and autograd nodes of the backward, as torch.profiler records
-    them (the AccumulateGrad of the caller's own leaf tensor not counted)."""
-    from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CPU]) as forward_profile:
-        loss = step()
-    forward = [e for e in forward_profile.events() if e.cpu_parent is None]
-    with profile(activities=[ProfilerActivity.CPU]) as backward_profile:
-        loss.backward()
-    nodes = [e for e in backward_profile.events()
-             if e.name.startswith("autograd::engine::evaluate_function:") and "AccumulateGrad" not in e.name]
-    return len(forward), len(nodes)
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"task": "multilabel"}, {"approx": "sigmoid"}, {"validate_args": False}])

@@ -21,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_arguments(commands.add_parser(
         "demo", help="train an MLP with BCE and the F1 / accuracy / AUROC / F2 losses (Tsoi et al. §5.1)"))
     bench.add_arguments(commands.add_parser(
-        "bench", help="time and measure the memory of every backend against the reference"))
+        "bench", help="time and measure the memory of every backend against the reference",
+        description=bench.DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter))
     commands.add_parser("info", help="version, torch and the backends available here")
     args = parser.parse_args(argv)
     if args.command == "demo":
