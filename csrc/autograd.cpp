@@ -2,7 +2,7 @@
 // C++ kernel.
 //
 // The counts are differentiable in preds only; the gradient is the private op
-// soft_counts_backward, called with the forward's inputs (nothing [N, T]-sized is
+// _soft_counts_backward, called with the forward's inputs (nothing [N, T]-sized is
 // saved). The same rule as softset_fast/_autograd.py (which the Triton op uses), kept
 // in C++ here because the Python wrapper of torch.library.register_autograd cost
 // ~100 us of host time per training step, more than both kernels at N = 1000.
@@ -17,6 +17,7 @@
 
 #include <string>
 
+#include "op_calls.h"
 #include "soft_set_loss.h"
 
 namespace softset {
@@ -24,28 +25,6 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-at::Tensor call_forward(const at::Tensor& preds, const at::Tensor& target, const c10::optional<at::Tensor>& weight,
-                        const at::Tensor& grid, c10::string_view approx, double k, int64_t num_classes,
-                        c10::optional<int64_t> ignore_index, bool samplewise) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("softset_fast::soft_counts", "")
-                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const c10::optional<at::Tensor>&,
-                                         const at::Tensor&, c10::string_view, double, int64_t,
-                                         c10::optional<int64_t>, bool)>();
-  return op.call(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise);
-}
-
-at::Tensor call_backward(const at::Tensor& grad, const at::Tensor& preds, const at::Tensor& target,
-                         const c10::optional<at::Tensor>& weight, const at::Tensor& grid, c10::string_view approx,
-                         double k, int64_t num_classes, c10::optional<int64_t> ignore_index, bool samplewise) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("softset_fast::soft_counts_backward", "")
-                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                         const c10::optional<at::Tensor>&, const at::Tensor&, c10::string_view,
-                                         double, int64_t, c10::optional<int64_t>, bool)>();
-  return op.call(grad, preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise);
-}
 
 class SoftCounts : public torch::autograd::Function<SoftCounts> {
  public:
@@ -61,7 +40,7 @@ class SoftCounts : public torch::autograd::Function<SoftCounts> {
     ctx->saved_data["num_classes"] = num_classes;
     ctx->saved_data["ignore_index"] = ignore_index;
     ctx->saved_data["samplewise"] = samplewise;
-    return call_forward(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise);
+    return call_soft_counts(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -71,7 +50,7 @@ class SoftCounts : public torch::autograd::Function<SoftCounts> {
     const c10::optional<at::Tensor> weight =
         saved[2].defined() ? c10::optional<at::Tensor>(saved[2]) : c10::nullopt;
     const std::string approx = ctx->saved_data["approx"].toStringRef();
-    result[0] = call_backward(grads[0], saved[0], saved[1], weight, saved[3], approx,
+    result[0] = call_soft_counts_backward(grads[0], saved[0], saved[1], weight, saved[3], approx,
                               ctx->saved_data["k"].toDouble(), ctx->saved_data["num_classes"].toInt(),
                               ctx->saved_data["ignore_index"].toOptional<int64_t>(),
                               ctx->saved_data["samplewise"].toBool());
@@ -84,23 +63,6 @@ at::Tensor soft_counts_autograd(const at::Tensor& preds, const at::Tensor& targe
                                 c10::string_view approx, double k, int64_t num_classes,
                                 c10::optional<int64_t> ignore_index, bool samplewise) {
   return SoftCounts::apply(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise);
-}
-
-at::Tensor call_metric_loss(const at::Tensor& counts, c10::string_view metric, c10::string_view average, double beta,
-                            double zero_division) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("softset_fast::metric_loss", "")
-                       .typed<at::Tensor(const at::Tensor&, c10::string_view, c10::string_view, double, double)>();
-  return op.call(counts, metric, average, beta, zero_division);
-}
-
-at::Tensor call_metric_loss_backward(const at::Tensor& grad, const at::Tensor& counts, c10::string_view metric,
-                                     c10::string_view average, double beta, double zero_division) {
-  static auto op =
-      c10::Dispatcher::singleton()
-          .findSchemaOrThrow("softset_fast::metric_loss_backward", "")
-          .typed<at::Tensor(const at::Tensor&, const at::Tensor&, c10::string_view, c10::string_view, double, double)>();
-  return op.call(grad, counts, metric, average, beta, zero_division);
 }
 
 class MetricLoss : public torch::autograd::Function<MetricLoss> {
@@ -168,7 +130,7 @@ class SoftCountsBackward : public torch::autograd::Function<SoftCountsBackward> 
                             c10::string_view approx, double k, int64_t num_classes,
                             c10::optional<int64_t> ignore_index, bool samplewise) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    return call_backward(grad, preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise);
+    return call_soft_counts_backward(grad, preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -187,7 +149,7 @@ at::Tensor soft_counts_backward_autograd(const at::Tensor& grad, const at::Tenso
                                    samplewise);
 }
 
-// One node for the whole loss: metric_loss_backward gives dL/dcounts, soft_counts_backward dL/dpreds.
+// One node for the whole loss: metric_loss_backward gives dL/dcounts, _soft_counts_backward dL/dpreds.
 class SoftSetLoss : public torch::autograd::Function<SoftSetLoss> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& preds, const at::Tensor& target,
@@ -227,7 +189,7 @@ class SoftSetLoss : public torch::autograd::Function<SoftSetLoss> {
                                   ctx->saved_data["average"].toStringRef(), ctx->saved_data["beta"].toDouble(),
                                   ctx->saved_data["zero_division"].toDouble());
     const at::Tensor preds = saved[0];
-    const at::Tensor grad_preds = call_backward(
+    const at::Tensor grad_preds = call_soft_counts_backward(
         grad_counts, preds.reshape(ctx->saved_data["shape"].toIntVector()), saved[1], weight, saved[3],
         ctx->saved_data["approx"].toStringRef(),
         ctx->saved_data["k"].toDouble(), ctx->saved_data["num_classes"].toInt(),
@@ -251,7 +213,7 @@ at::Tensor soft_set_loss_autograd(const at::Tensor& preds, const at::Tensor& tar
 }  // namespace softset
 
 TORCH_LIBRARY_IMPL(softset_fast, Autograd, m) {
-  m.impl("soft_counts_backward", &softset::soft_counts_backward_autograd);
+  m.impl("_soft_counts_backward", &softset::soft_counts_backward_autograd);
   m.impl("soft_set_loss", &softset::soft_set_loss_autograd);
   m.impl("soft_counts", &softset::soft_counts_autograd);
   m.impl("metric_loss", &softset::metric_loss_autograd);

@@ -24,7 +24,7 @@ inline at::ScalarType counts_dtype(at::ScalarType preds) { return preds == at::k
 // torch's Python name of a dtype ("float32"), as the Python checks print it.
 std::string dtype_name(at::ScalarType t);
 
-// Metadata checks (shapes, dtypes, devices, options) of a soft_counts / soft_counts_backward call,
+// Metadata checks (shapes, dtypes, devices, options) of a soft_counts / _soft_counts_backward call,
 // then the grid's values (check_grid). Errors read "<op>: <argument> ...".
 OpShape check_op_args(const char* op, const at::Tensor& preds, const at::Tensor& target,
                       const c10::optional<at::Tensor>& weight, const at::Tensor& grid, c10::string_view approx,

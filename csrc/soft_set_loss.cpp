@@ -4,11 +4,12 @@
 // soft_counts (no copy for contiguous inputs), the values are checked when asked
 // (validate), then counts = soft_counts(...) and loss = metric_loss(counts, ...).
 // Its autograd (csrc/autograd.cpp) saves the counts and runs metric_loss_backward
-// and soft_counts_backward: one node. So a loss step is one forward op and one
+// and _soft_counts_backward: one node. So a loss step is one forward op and one
 // backward node instead of ~40 small ones; the math stays in the two ops it calls.
 #include "soft_set_loss.h"
 
-#include <ATen/core/dispatch/Dispatcher.h>
+#include "op_calls.h"
+
 #include <torch/library.h>
 
 #include <algorithm>
@@ -23,25 +24,6 @@ std::string fmt_g(double x) {  // Python's f"{x:g}"
   char buffer[64];
   std::snprintf(buffer, sizeof(buffer), "%g", x);
   return buffer;
-}
-
-at::Tensor call_soft_counts(const at::Tensor& preds, const at::Tensor& target, const c10::optional<at::Tensor>& weight,
-                            const at::Tensor& grid, c10::string_view approx, double k, int64_t num_classes,
-                            c10::optional<int64_t> ignore_index, bool samplewise) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("softset_fast::soft_counts", "")
-                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const c10::optional<at::Tensor>&,
-                                         const at::Tensor&, c10::string_view, double, int64_t,
-                                         c10::optional<int64_t>, bool)>();
-  return op.call(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise);
-}
-
-at::Tensor call_metric_loss(const at::Tensor& counts, c10::string_view metric, c10::string_view average, double beta,
-                            double zero_division) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("softset_fast::metric_loss", "")
-                       .typed<at::Tensor(const at::Tensor&, c10::string_view, c10::string_view, double, double)>();
-  return op.call(counts, metric, average, beta, zero_division);
 }
 
 // x in dtype: x itself when it already is (ops below autograd must not return their input, which

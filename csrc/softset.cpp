@@ -20,7 +20,7 @@ TORCH_LIBRARY(softset_fast, m) {
   m.def("soft_counts(Tensor preds, Tensor target, Tensor? weight, Tensor grid, str approx, float k, "
         "int num_classes, int? ignore_index, bool samplewise) -> Tensor");
   // Gradient of soft_counts with respect to preds, given grad [G, C, T, 4]; returns preds' shape and dtype.
-  m.def("soft_counts_backward(Tensor grad, Tensor preds, Tensor target, Tensor? weight, Tensor grid, "
+  m.def("_soft_counts_backward(Tensor grad, Tensor preds, Tensor target, Tensor? weight, Tensor grid, "
         "str approx, float k, int num_classes, int? ignore_index, bool samplewise) -> Tensor");
   // The loss 1 - mean(metric) of counts [G, C, T, 4] float32/float64 (tp, fn, fp, tn; G = samples when
   // samplewise, else 1): metric one of f1, fbeta (beta > 0), accuracy, precision, recall, specificity,

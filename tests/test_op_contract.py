@@ -100,10 +100,10 @@ def test_bad_direct_backward_calls_same_message(backend, device, case):
     edit, word = BAD_CALLS[case]
     call = good_call(device)
     edit(call)
-    backward = {"cpu": torch.ops.softset_fast.soft_counts_backward,
-                "cuda": torch.ops.softset_fast.soft_counts_backward}.get(backend)
+    backward = {"cpu": torch.ops.softset_fast._soft_counts_backward,
+                "cuda": torch.ops.softset_fast._soft_counts_backward}.get(backend)
     if backward is None:
-        backward = torch.ops.softset_fast.triton_soft_counts_backward
+        backward = torch.ops.softset_fast._triton_soft_counts_backward
     grad = torch.ones(1, 3, max(call["grid"].shape[0], 1), 4, device=device)
     message = without_op_name(error_message(lambda: backward(grad, *call.values())))
     assert word in message
@@ -119,8 +119,8 @@ def test_backward_rejects_a_bad_grad(backend, device, grad_case):
         grad = torch.ones(1, 3, 5, 4, device="meta")
     else:
         grad = grad.to(torch.int32)
-    backward = (torch.ops.softset_fast.triton_soft_counts_backward if backend == "triton"
-                else torch.ops.softset_fast.soft_counts_backward)
+    backward = (torch.ops.softset_fast._triton_soft_counts_backward if backend == "triton"
+                else torch.ops.softset_fast._soft_counts_backward)
     message = error_message(lambda: backward(grad, *call.values()))
     assert "grad must" in message
 

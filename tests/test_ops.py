@@ -61,7 +61,7 @@ def test_opcheck_soft_counts_backward(op_device, approx, task, samplewise, with_
     groups = args[0].shape[0] if samplewise else 1
     acc = torch.float64 if dtype == torch.float64 else torch.float32
     grad = torch.randn(groups, args[0].shape[1], args[3].shape[0], 4, device=op_device, dtype=acc)
-    torch.library.opcheck(torch.ops.softset_fast.soft_counts_backward.default, tuple([grad] + args))
+    torch.library.opcheck(torch.ops.softset_fast._soft_counts_backward.default, tuple([grad] + args))
 
 
 def test_fake_kernel_checks_arguments(op_device):

@@ -227,7 +227,7 @@ def test_opcheck():
     args = (preds.requires_grad_(), target, weight, grid, "linear", 10.0, 0, None, False)
     torch.library.opcheck(torch.ops.softset_fast.triton_soft_counts.default, args, test_utils=utils)
     grad = torch.randn(1, 3, 9, 4, dtype=torch.float64, device=DEVICE)
-    torch.library.opcheck(torch.ops.softset_fast.triton_soft_counts_backward.default,
+    torch.library.opcheck(torch.ops.softset_fast._triton_soft_counts_backward.default,
                           (grad, preds.detach()) + args[1:], test_utils=utils)
 
 

@@ -1,4 +1,4 @@
-// softset_fast::soft_counts_backward on the CPU: the gradient of soft_counts in preds.
+// softset_fast::_soft_counts_backward on the CPU: the gradient of soft_counts in preds.
 //
 // With the upstream gradient grad[g, c, t] = (g_tp, g_fn, g_fp, g_tn) and
 // gpos_t = g_tp - g_fn, gneg_t = g_fp - g_tn (fn = P - S1 and tn = Q - S0):
@@ -205,8 +205,8 @@ at::Tensor soft_counts_backward_cpu(const at::Tensor& grad, const at::Tensor& pr
                                     c10::string_view approx, double k, int64_t num_classes,
                                     c10::optional<int64_t> ignore_index, bool samplewise) {
   Problem pr = make_problem(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise,
-                            "soft_counts_backward");
-  check_backward_grad("soft_counts_backward", grad, preds, OpShape{pr.N, pr.C, pr.L, pr.T, pr.G(), pr.approx});
+                            "_soft_counts_backward");
+  check_backward_grad("_soft_counts_backward", grad, preds, OpShape{pr.N, pr.C, pr.L, pr.T, pr.G(), pr.approx});
   const int64_t numel = pr.N * pr.C * pr.L;
   if (pr.approx == Approx::kStep || numel == 0) return at::zeros_like(pr.preds);
 

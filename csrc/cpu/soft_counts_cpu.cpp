@@ -414,5 +414,5 @@ TORCH_LIBRARY_FRAGMENT(softset_fast, m) {
 
 TORCH_LIBRARY_IMPL(softset_fast, CPU, m) {
   m.impl("soft_counts", &softset::cpu::soft_counts_cpu);
-  m.impl("soft_counts_backward", &softset::cpu::soft_counts_backward_cpu);
+  m.impl("_soft_counts_backward", &softset::cpu::soft_counts_backward_cpu);
 }

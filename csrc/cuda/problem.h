@@ -1,4 +1,4 @@
-// One call of soft_counts / soft_counts_backward as plain data: what the planner
+// One call of soft_counts / _soft_counts_backward as plain data: what the planner
 // (plan.h), the kernels and the glue share. Plain C++: no CUDA or torch headers.
 #pragma once
 

@@ -126,7 +126,7 @@ at::Tensor soft_counts_backward_cuda(const at::Tensor& grad, const at::Tensor& p
                                      const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
                                      c10::string_view approx, double k, int64_t num_classes,
                                      c10::optional<int64_t> ignore_index, bool samplewise) {
-  const char* op = "soft_counts_backward";
+  const char* op = "_soft_counts_backward";
   c10::cuda::OptionalCUDAGuard guard;  // set by make_inputs once the arguments are checked
   Inputs in = make_inputs(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise, guard, op);
   const softset_cuda::Problem& p = in.problem;
@@ -152,5 +152,5 @@ TORCH_LIBRARY_FRAGMENT(softset_fast, m) {
 
 TORCH_LIBRARY_IMPL(softset_fast, CUDA, m) {
   m.impl("soft_counts", &soft_counts_cuda);
-  m.impl("soft_counts_backward", &soft_counts_backward_cuda);
+  m.impl("_soft_counts_backward", &soft_counts_backward_cuda);
 }

@@ -2,7 +2,7 @@
 
 The schemas live in csrc/softset.cpp, the device kernels in csrc/cpu/ and
 csrc/cuda/, and the autograd (the gradient in preds through the private
-``soft_counts_backward`` op, so the backward is dispatchable and traceable too)
+``_soft_counts_backward`` op, so the backward is dispatchable and traceable too)
 in csrc/autograd.cpp. Here, once for every device: shape/dtype propagation for
 torch.compile and FakeTensor (``register_fake``, with the same argument checks
 as the kernels: op_checks.py).
@@ -32,13 +32,13 @@ def _soft_counts_fake(preds, target, weight, grid, approx, k, num_classes, ignor
 
 
 def _soft_counts_backward_fake(grad, preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise):
-    check_op_args("soft_counts_backward", preds, target, weight, grid, approx, k, num_classes, ignore_index)
-    check_backward_grad("soft_counts_backward", grad, preds, grid, samplewise)
+    check_op_args("_soft_counts_backward", preds, target, weight, grid, approx, k, num_classes, ignore_index)
+    check_backward_grad("_soft_counts_backward", grad, preds, grid, samplewise)
     return torch.empty_like(preds, memory_format=torch.contiguous_format)
 
 
 if extension_error is None:
     torch.library.register_fake("softset_fast::soft_counts")(_soft_counts_fake)
-    torch.library.register_fake("softset_fast::soft_counts_backward")(_soft_counts_backward_fake)
+    torch.library.register_fake("softset_fast::_soft_counts_backward")(_soft_counts_backward_fake)
     from . import cuda_check
     cuda_check.warn_on_mismatch()

@@ -207,14 +207,14 @@ def triton_soft_counts(preds: torch.Tensor, target: torch.Tensor, weight: torch.
     return out
 
 
-@triton_op("softset_fast::triton_soft_counts_backward", mutates_args=())
+@triton_op("softset_fast::_triton_soft_counts_backward", mutates_args=())
 def triton_soft_counts_backward(grad: torch.Tensor, preds: torch.Tensor, target: torch.Tensor,
                                 weight: torch.Tensor | None, grid: torch.Tensor, approx: str, k: float,
                                 num_classes: int, ignore_index: int | None, samplewise: bool) -> torch.Tensor:
     check_op_args(_OP, preds, target, weight, grid, approx, k, num_classes, ignore_index)
     batch, classes, length = preds.shape
     num_t = grid.shape[0]
-    check_backward_grad(f"{_OP}_backward", grad, preds, grid, samplewise)
+    check_backward_grad(f"_{_OP}_backward", grad, preds, grid, samplewise)
     n_elements = preds.numel()
     if approx == "step" or n_elements == 0:
         return torch.zeros_like(preds, memory_format=torch.contiguous_format)
@@ -242,7 +242,7 @@ def triton_soft_counts_backward(grad: torch.Tensor, preds: torch.Tensor, target:
 
 
 triton_soft_counts.register_autograd(
-    backward_through(torch.ops.softset_fast.triton_soft_counts_backward),
+    backward_through(torch.ops.softset_fast._triton_soft_counts_backward),
     setup_context=setup_context)
 triton_soft_counts_backward.register_autograd(no_second_derivative, setup_context=setup_nothing)
 
