@@ -6,6 +6,7 @@ Structural checks (types, shapes, devices, options) always run. Value checks
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -20,29 +21,6 @@ PRED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 # Target dtypes the kernels read directly; others are converted first.
 KERNEL_TARGET_DTYPES = (torch.bool, torch.uint8, torch.int32, torch.int64,
                         torch.float16, torch.bfloat16, torch.float32, torch.float64)
-
-
-@dataclass
-class Prepared:
-    """Inputs in the layout of the ``softset_fast::soft_counts`` op.
-
-    preds:   [N, C, L] probabilities (float16/bfloat16/float32/float64)
-    target:  [N, C, L] (binary/multilabel) or [N, L] class indices (multiclass)
-    weight:  None or target's shape, in the accumulation dtype
-    grid:    [T, 8] float64 coefficient table (see _grid.GRID_COLUMNS)
-    num_classes: 0 for binary/multilabel, C for class-index targets
-    out_shape: the public result shape; the op returns [G, C, T, 4]
-    """
-    preds: torch.Tensor
-    target: torch.Tensor
-    weight: torch.Tensor | None
-    grid: torch.Tensor
-    approx: str
-    k: float
-    num_classes: int
-    ignore_index: int | None
-    samplewise: bool
-    out_shape: tuple
 
 
 def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -203,10 +181,15 @@ def check_values(preds, target, weight, task, classes, ignore_index, from_logits
 
 @dataclass
 class Layout:
-    """A checked call in the public tensors' own shapes, and how they map onto the op's layout.
+    """A checked call, and how its tensors map onto the layout of the ``softset_fast::soft_counts`` op.
 
-    preds: probabilities (``from_logits`` already applied); target, weight: as given
-    shape: [N, C, L] of the op; target_shape: [N, C, L] or [N, L] (class indices)
+    resolve() gives the public tensors in their own shapes; to_op_layout() the same call with
+    preds [N, C, L] (probabilities: ``from_logits`` already applied), target [N, C, L] or
+    [N, L] (class indices), weight in target's shape and the accumulation dtype.
+    grid: [T, 8] float64 coefficient table (see _grid.GRID_COLUMNS)
+    num_classes: 0 for binary/multilabel, C for class-index targets
+    shape: [N, C, L] of the op; target_shape: [N, C, L] or [N, L]
+    out_shape: the public result shape; the op returns [G, C, T, 4]
     validate_values: the data's values are still to be checked (by check_values or the fused op)
     """
     preds: torch.Tensor
@@ -276,7 +259,7 @@ def resolve(preds, target, *, thresholds, approx, delta, k, task, num_classes, w
 
 
 def prepare(preds, target, *, thresholds, approx, delta, k, task, num_classes, weight, ignore_index,
-            multidim_average, from_logits, validate_args=True) -> Prepared:
+            multidim_average, from_logits, validate_args=True) -> Layout:
     """Checks the arguments and lays the data out as [N, C, L] for the op."""
     return to_op_layout(resolve(preds, target, thresholds=thresholds, approx=approx, delta=delta, k=k, task=task,
                                 num_classes=num_classes, weight=weight, ignore_index=ignore_index,
@@ -284,7 +267,7 @@ def prepare(preds, target, *, thresholds, approx, delta, k, task, num_classes, w
                                 validate_args=validate_args))
 
 
-def to_op_layout(layout: Layout) -> Prepared:
+def to_op_layout(layout: Layout) -> Layout:
     """Checks the values still to be checked and reshapes the data into the op's [N, C, L] layout."""
     target, weight = layout.target, layout.weight
     if layout.validate_values:
@@ -295,7 +278,5 @@ def to_op_layout(layout: Layout) -> Prepared:
     weight3 = None
     if weight is not None:
         weight3 = weight.reshape(layout.target_shape).to(accumulation_dtype(layout.preds.dtype)).contiguous()
-    return Prepared(preds=layout.preds.reshape(layout.shape).contiguous(), target=target3.contiguous(),
-                    weight=weight3, grid=layout.grid, approx=layout.approx, k=layout.k,
-                    num_classes=layout.num_classes, ignore_index=layout.ignore_index, samplewise=layout.samplewise,
-                    out_shape=layout.out_shape)
+    return dataclasses.replace(layout, preds=layout.preds.reshape(layout.shape).contiguous(),
+                               target=target3.contiguous(), weight=weight3, validate_values=False)

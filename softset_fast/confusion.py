@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ._prepare import Prepared, prepare
+from ._prepare import Layout, prepare
 from .backends.registry import counts_function, resolve_backend
 
 
@@ -52,7 +52,7 @@ def soft_confusion_matrix(preds: torch.Tensor, target: torch.Tensor, *, threshol
     return counts_of_prepared(prepared, soft_counts, sync_dist, process_group)
 
 
-def counts_of_prepared(prepared: Prepared, soft_counts, sync_dist: bool, process_group) -> torch.Tensor:
+def counts_of_prepared(prepared: Layout, soft_counts, sync_dist: bool, process_group) -> torch.Tensor:
     """Runs the op ``soft_counts`` on prepared inputs, sums over ranks if asked, shapes the result."""
     counts = soft_counts(prepared.preds, prepared.target, prepared.weight, prepared.grid, prepared.approx,
                          prepared.k, prepared.num_classes, prepared.ignore_index, prepared.samplewise)

@@ -37,15 +37,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_cuda)
 
 
-@pytest.fixture(params=FUSED_BACKENDS)
-def backend(request):
-    name = request.param
+def skip_unless_runs(name: str) -> str:
+    """Skips the calling test unless backend ``name`` runs here (with the reason); returns name."""
     if name == "cuda" and not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
     reason = unavailable_reason(name)
     if reason is not None:
         pytest.skip(f"backend {name!r} unavailable: {reason}")
     return name
+
+
+@pytest.fixture(params=FUSED_BACKENDS)
+def backend(request):
+    return skip_unless_runs(request.param)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import softset_fast as sf
+from conftest import skip_unless_runs
 from softset_fast.backends.registry import unavailable_reason
 from softset_fast._grid import coefficient_table, resolve_thresholds
 
@@ -16,13 +17,7 @@ OP_DEVICES = ("cpu", "cuda")  # devices with a C++ kernel of torch.ops.softset_f
 
 @pytest.fixture(params=OP_DEVICES)
 def op_device(request):
-    name = request.param
-    if name == "cuda" and not torch.cuda.is_available():
-        pytest.skip("needs a CUDA GPU")
-    reason = unavailable_reason(name)
-    if reason is not None:
-        pytest.skip(reason)
-    return torch.device(name)
+    return torch.device(skip_unless_runs(request.param))
 
 
 def _op_args(device, approx, task, samplewise, with_weight, dtype=torch.float32):

@@ -378,6 +378,19 @@ def add_speedups(rows: list[dict]) -> None:
                 row[column] = base / row["median_ms"]
 
 
+def write_results(out: str, stem: str, result: dict, rows: list[dict], fields) -> tuple[str, str]:
+    """Writes ``result`` to out/stem.json and ``rows`` to out/stem.csv; returns both paths."""
+    os.makedirs(out, exist_ok=True)
+    json_path, csv_path = os.path.join(out, f"{stem}.json"), os.path.join(out, f"{stem}.csv")
+    with open(json_path, "w") as handle:
+        json.dump(result, handle, indent=1)
+    with open(csv_path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return json_path, csv_path
+
+
 def _fmt(value, spec: str, missing: str = "-") -> str:
     return missing if value is None else format(value, spec)
 
@@ -844,14 +857,7 @@ def run_step_cost(args, device, budget: int, info: dict) -> dict:
               "seconds": seconds, "operations": None if operations is None else
               {"forward": forward, "backward": backward, "count": operations},
               "targets": targets, "results": rows}
-    os.makedirs(args.out, exist_ok=True)
-    json_path, csv_path = os.path.join(args.out, "step_cost.json"), os.path.join(args.out, "step_cost.csv")
-    with open(json_path, "w") as handle:
-        json.dump(result, handle, indent=1)
-    with open(csv_path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=STEP_COST_CSV_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    json_path, csv_path = write_results(args.out, "step_cost", result, rows, STEP_COST_CSV_FIELDS)
     png = plot_step_cost(rows, args.out, t0)
     print(f"\n{seconds:.1f} s (load average {' '.join(f'{x:.2f}' for x in load_after)}); wrote {json_path}, "
           f"{csv_path}" + (f", {png}" if png else ""))
@@ -921,14 +927,7 @@ def run_rows(args, device, budget: int, info: dict) -> dict:
                                           "providers": providers, "memory_budget_bytes": budget,
                                           "timing": timing},
               "seconds": seconds, "results": rows}
-    os.makedirs(args.out, exist_ok=True)
-    json_path, csv_path = os.path.join(args.out, "bench.json"), os.path.join(args.out, "bench.csv")
-    with open(json_path, "w") as handle:
-        json.dump(result, handle, indent=1)
-    with open(csv_path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    json_path, csv_path = write_results(args.out, "bench", result, rows, CSV_FIELDS)
     pngs = plot(rows, args.out)
     print(f"\n{seconds:.1f} s; wrote {json_path}, {csv_path}, {', '.join(pngs)}")
     failed = [r for r in rows if r.get("check", "").startswith("FAILED")]
