@@ -57,6 +57,14 @@ def _extension_cuda() -> tuple[str | None, str | None]:
     return version, _cuda_check.mismatch()
 
 
+def _libstdcxx() -> tuple[str, str | None]:
+    """(which libstdc++ serves softset_fast._C, the two-runtimes problem or None)."""
+    from .backends import extension, libstdcxx_check
+    if extension.extension_error is not None:
+        return "not checked (the extension is not loaded)", None
+    return libstdcxx_check.check()
+
+
 def _parallel_backend() -> str:
     """ATen's intra-op parallel backend (the CPU kernels use at::parallel_for), e.g. 'OpenMP'."""
     for line in torch.__config__.parallel_info().splitlines():
@@ -70,6 +78,7 @@ def config() -> dict:
     built = build_info()
     reasons = {name: unavailable_reason(name) for name in BACKENDS}
     extension_cuda, cuda_mismatch = _extension_cuda()
+    libstdcxx, libstdcxx_mismatch = _libstdcxx()
     return {
         "softset_fast_version": __version__,
         "wheel_version": built["version"] if built else None,
@@ -84,6 +93,8 @@ def config() -> dict:
         "cuda_arch_list": built["cuda_arch_list"] if built else None,
         "cuda_decision": built["cuda_decision"] if built else None,
         "torch_mismatch": torch_mismatch(built),
+        "libstdcxx": libstdcxx,
+        "libstdcxx_mismatch": libstdcxx_mismatch,
         "backends": available_backends(),
         "unavailable": {name: reason for name, reason in reasons.items() if reason is not None},
         "parallel_backend": _parallel_backend(),
@@ -110,6 +121,7 @@ def show_config(file=None) -> dict:
         + (f" ({facts['cuda_decision']})" if facts["cuda_decision"] else ""),
         f"kernels' CUDA:       {facts['extension_cuda_version'] or 'none (CPU-only extension)'}",
         f"CUDA arch list:      {facts['cuda_arch_list'] or '-'}",
+        f"libstdc++:           {facts['libstdcxx']}",
         f"backends available:  {', '.join(facts['backends'])}",
     ]
     lines += [f"  {name} unavailable: {reason}" for name, reason in facts["unavailable"].items()]

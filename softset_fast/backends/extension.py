@@ -40,5 +40,6 @@ def _soft_counts_backward_fake(grad, preds, target, weight, grid, approx, k, num
 if extension_error is None:
     torch.library.register_fake("softset_fast::soft_counts")(_soft_counts_fake)
     torch.library.register_fake("softset_fast::_soft_counts_backward")(_soft_counts_backward_fake)
-    from . import cuda_check
+    from . import cuda_check, libstdcxx_check
     cuda_check.warn_on_mismatch()
+    libstdcxx_check.warn_on_mismatch()
