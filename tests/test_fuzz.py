@@ -764,11 +764,13 @@ def test_loss(case):
 
 # --- regressions the fuzzer found, and the known limit ---------------------------------------------
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="known: for a threshold within ~1e-9 of 1 the fused kernels' upper segment m3·Σp + c3·Σw "
-                          "cancels (m3 = δ/(1-b) ~ 4e8): tp, fp ~1e-7 off, where per-element sums keep ~1e-9")
-def test_known_extreme_threshold_cancellation():
+def test_extreme_threshold_is_rejected_not_cancelled():
+    """For a threshold within ~1e-9 of 1 the fused kernels' upper segment m3·Σp + c3·Σw cancels
+    (m3 = δ/(1-b) ~ 4e8: tp, fp ~1e-7 off); the public API rejects such thresholds, and the op
+    called directly still shows the cancellation (strictly failing comparison below)."""
     _skip_unavailable("cpu")
+    with pytest.raises(ValueError, match="thresholds must lie in"):
+        sf.soft_confusion_matrix(torch.rand(8), torch.rand(8) < 0.5, thresholds=[0.5, 1 - 1e-9])
     thresholds, delta = [0.5, 1 - 1e-9], 0.2
     b = float(coefficient_table(torch.tensor(thresholds, dtype=torch.float64), "linear", delta)[1, 2])
     generator = torch.Generator().manual_seed(0)
@@ -778,8 +780,11 @@ def test_known_extreme_threshold_cancellation():
     # H̃ = 1 - δ + δ·(p - b)/(1 - b) on segment 3, without the cancellation (p - b and 1 - b are exact).
     h = (1 - delta) + delta * (preds - b) / (1 - b)
     exact = torch.stack([(h * target).sum(), (h * ~target).sum()])
-    fast = sf.soft_confusion_matrix(preds, target, thresholds=thresholds, delta=delta, backend="cpu")
-    torch.testing.assert_close(fast[1, 0::2], exact, rtol=1e-9, atol=0)
+    grid = coefficient_table(torch.tensor(thresholds, dtype=torch.float64), "linear", delta)
+    fast = torch.ops.softset_fast.soft_counts(preds.view(1, 1, -1), target.view(1, 1, -1), None, grid, "linear",
+                                              10.0, 0, None, False)[0, 0]
+    with pytest.raises(AssertionError):  # known: the direct op keeps the cancellation
+        torch.testing.assert_close(fast[1, 0::2], exact, rtol=1e-9, atol=0)
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason="found by test_loss: ∂F1/∂tp = 2/fp overflows float32 when fp is subnormal "
