@@ -86,15 +86,14 @@ probe 2>&1 | tee -a "$OUT/test_errors.log"
 
 # The direct-op argument checks first, verbose (each test's name is printed before it runs,
 # so a crash names its case), cpu and cuda: errors raised by the C++ ops themselves.
-step test_errors_pytest 40 $PY -X faulthandler -m pytest -v -p no:cacheprovider tests/test_backends.py \
-  -k "direct_op_bad_arguments and (cpu or cuda)"
+step test_errors_pytest 40 $PY -X faulthandler -m pytest -v -p no:cacheprovider tests/test_op_contract.py \
+  -k "cpu or cuda"
 cat "$OUT/test_errors_pytest.log" >> "$OUT/test_errors.log" && rm -f "$OUT/test_errors_pytest.log"
 
-CUDA_TESTS=$(ls tests/test_cuda.py tests/test_backends.py 2>/dev/null | tr '\n' ' ')
-# The whole CUDA matrix; the argument-check cases ran above (a crash there must not hide
-# the rest of the matrix).
-step test_cuda 75 $PY -X faulthandler -m pytest -x -q -p no:cacheprovider $CUDA_TESTS \
-  -k "cuda and not direct_op_bad_arguments"
+CUDA_TESTS=$(ls tests/test_cuda.py tests/test_backends.py tests/test_loss_epilogue.py tests/test_ops.py 2>/dev/null | tr '\n' ' ')
+# The whole CUDA matrix (the loss epilogue kernel included); the argument-check cases ran
+# above (a crash there must not hide the rest of the matrix).
+step test_cuda 75 $PY -X faulthandler -m pytest -x -q -p no:cacheprovider $CUDA_TESTS -k "cuda"
 TRITON_TESTS=$(ls tests/test_triton*.py 2>/dev/null | tr '\n' ' ')
 if [ -n "$TRITON_TESTS" ]; then
   step test_triton 100 $PY -m pytest -x -q -p no:cacheprovider $TRITON_TESTS
