@@ -236,6 +236,8 @@ def resolve(preds, target, *, thresholds, approx, delta, k, task, num_classes, w
             check_values(preds, target, weight, task, classes, ignore_index, from_logits)
             validate_values = False
         preds = preds.softmax(dim=1) if task == "multiclass" else preds.sigmoid()
+    if target.dtype not in KERNEL_TARGET_DTYPES:  # every op path reads these dtypes only
+        target = target.to(torch.int64 if not target.is_floating_point() else torch.float32)
     samplewise = multidim_average == "samplewise"
     num_thresholds = grid.shape[0]
     if task == "binary":
@@ -273,8 +275,6 @@ def to_op_layout(layout: Layout) -> Layout:
     if layout.validate_values:
         check_values(layout.preds, target, weight, layout.task, layout.classes, layout.ignore_index, False)
     target3 = target.reshape(layout.target_shape)
-    if target3.dtype not in KERNEL_TARGET_DTYPES:
-        target3 = target3.to(torch.int64 if not target3.is_floating_point() else torch.float32)
     weight3 = None
     if weight is not None:
         weight3 = weight.reshape(layout.target_shape).to(accumulation_dtype(layout.preds.dtype)).contiguous()

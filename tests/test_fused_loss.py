@@ -181,3 +181,12 @@ def test_second_derivatives_are_a_clear_error(fused):
     grad, = torch.autograd.grad(loss, preds, create_graph=True)
     with pytest.raises(RuntimeError, match="second derivatives are not implemented"):
         torch.autograd.grad(grad.sum(), preds)
+
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.int16])
+def test_target_dtypes_the_kernels_do_not_read_are_converted(dtype):
+    """int8 / int16 targets reach the fused op converted, as they reach the counts op."""
+    preds = torch.rand(41, dtype=torch.float64, requires_grad=True)
+    target = (torch.rand(41) < 0.4).to(dtype)
+    check_same(preds, target, "f1")
+    torch.testing.assert_close(sf.fbeta_loss(preds, target), sf.fbeta_loss(preds, target, backend="reference"))
