@@ -54,9 +54,14 @@ def soft_confusion_matrix(preds: torch.Tensor, target: torch.Tensor, *, threshol
 
 def counts_of_prepared(prepared: Layout, soft_counts, sync_dist: bool, process_group) -> torch.Tensor:
     """Runs the op ``soft_counts`` on prepared inputs, sums over ranks if asked, shapes the result."""
+    return op_counts(prepared, soft_counts, sync_dist, process_group).reshape(prepared.out_shape)
+
+
+def op_counts(prepared: Layout, soft_counts, sync_dist: bool, process_group) -> torch.Tensor:
+    """The op's [G, C, T, 4] counts of prepared inputs, summed over ranks when ``sync_dist``."""
     counts = soft_counts(prepared.preds, prepared.target, prepared.weight, prepared.grid, prepared.approx,
                          prepared.k, prepared.num_classes, prepared.ignore_index, prepared.samplewise)
     if sync_dist:
         from .distributed import all_reduce_counts
         counts = all_reduce_counts(counts, process_group, samplewise=prepared.samplewise)
-    return counts.reshape(prepared.out_shape)
+    return counts

@@ -15,7 +15,7 @@ from torch import nn
 from . import metrics as _metrics
 from ._prepare import resolve, to_op_layout
 from .backends.registry import counts_function, fused_loss_runs, resolve_backend
-from .confusion import counts_of_prepared
+from .confusion import counts_of_prepared, op_counts
 
 
 def _resolve_metric(metric) -> Callable:
@@ -82,11 +82,7 @@ def _fused_loss(layout, metric: str, average: str, kwargs: dict, sync_dist: bool
                                  layout.num_classes, layout.ignore_index, layout.samplewise, list(layout.shape),
                                  layout.task, layout.validate_values, metric, average, beta, zero_division)
     # The collective sits between the counts and the loss: counts -> all-reduce -> epilogue.
-    prepared = to_op_layout(layout)
-    counts = ops.soft_counts(prepared.preds, prepared.target, prepared.weight, prepared.grid, prepared.approx,
-                             prepared.k, prepared.num_classes, prepared.ignore_index, prepared.samplewise)
-    from .distributed import all_reduce_counts
-    counts = all_reduce_counts(counts, process_group, samplewise=prepared.samplewise)
+    counts = op_counts(to_op_layout(layout), ops.soft_counts, True, process_group)
     return ops.metric_loss(counts, metric, average, beta, zero_division)
 
 

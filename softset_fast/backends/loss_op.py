@@ -34,10 +34,11 @@ FUSED_METRICS = ("f1", "fbeta", "accuracy", "precision", "recall", "specificity"
                  "gmean", "mcc", "auroc")
 FUSED_AVERAGES = ("none", "macro", "micro", "weighted")
 
-from . import extension  # noqa: F401  (loads softset_fast._C when it is built)
+from . import extension  # loads softset_fast._C when it is built
 from .._prepare import accumulation_dtype
 
-AVAILABLE = hasattr(torch.ops.softset_fast, "metric_loss")
+# The extension registers the epilogue ops and soft_set_loss together; read once (torch.compile reads a bool).
+AVAILABLE = extension.extension_error is None and hasattr(torch.ops.softset_fast, "soft_set_loss")
 
 
 def _check_args(op, counts, metric, average, beta, zero_division) -> None:

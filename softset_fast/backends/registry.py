@@ -122,13 +122,4 @@ def fused_loss_runs(name: str, device: torch.device) -> bool:
     The C++ CPU backend does. CUDA has the epilogue kernel compiled but it has not run on a GPU
     yet, so CUDA losses keep the tensor-op path until benchmarks/gpu_check.sh has checked it.
     """
-    return name == "cpu" and device.type == "cpu" and _has_loss_op()
-
-
-_loss_op: list = []  # computed once; torch.compile reads a list
-
-
-def _has_loss_op() -> bool:
-    if not _loss_op:
-        _loss_op.append(extension_error is None and hasattr(torch.ops.softset_fast, "soft_set_loss"))
-    return _loss_op[0]
+    return name == "cpu" and device.type == "cpu" and loss_op.AVAILABLE
