@@ -2,7 +2,7 @@
 PYTHON ?= python3
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup demo bench test clean cuda-compile-check
+.PHONY: setup demo bench test clean cuda-compile-check sanitize
 
 setup:
 	$(PYTHON) -m pip install -q "torch==$(TORCH_VERSION)"
@@ -21,6 +21,25 @@ test: setup
 # Every CUDA source compiles with nvcc for sm_80 and sm_90 (no GPU needed; see DEVELOPERS.md).
 cuda-compile-check:
 	bash csrc/cuda/compile_check.sh
+
+# The C++ extension under AddressSanitizer + UBSan (DEVELOPERS.md): built with SOFTSET_FAST_SANITIZE=1 in
+# a copy of the tree ($(SANITIZE_DIR); the checkout's own build is left alone), then the fuzz suite (CI
+# budget) and the bad-input tests run on it. python is not instrumented, so the sanitizer runtimes are
+# preloaded; leaks are not checked (python and torch keep allocations until exit). Triton cases are
+# deselected: they run no C++ of ours.
+SANITIZE_DIR ?= build/sanitize
+SANITIZE_TESTS ?= tests/test_fuzz.py tests/test_validation.py tests/test_op_contract.py
+SANITIZE_CC ?= gcc
+SANITIZE_CXX ?= g++
+sanitize:
+	rm -rf $(SANITIZE_DIR) && mkdir -p $(SANITIZE_DIR)
+	tar --exclude=__pycache__ --exclude='*.so' --exclude=_build_info.py -cf - setup.py pyproject.toml csrc softset_fast tests \
+	    | tar -xf - -C $(SANITIZE_DIR)
+	cd $(SANITIZE_DIR) && CC=$(SANITIZE_CC) CXX=$(SANITIZE_CXX) SOFTSET_FAST_SANITIZE=1 SOFTSET_FAST_FORCE_CPU=1 $(PYTHON) setup.py -q build_ext --inplace
+	cd $(SANITIZE_DIR) && \
+	    LD_PRELOAD="$$($(SANITIZE_CC) -print-file-name=libasan.so) $$($(SANITIZE_CC) -print-file-name=libubsan.so)" \
+	    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider $(SANITIZE_TESTS) -k "not triton"
 
 clean:
 	rm -rf build dist *.egg-info softset_fast/*.so out

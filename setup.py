@@ -1,7 +1,9 @@
 """Build of softset_fast._C: always the C++ CPU op; CUDA kernels when a CUDA
 toolkit and a CUDA build of torch are present (or SOFTSET_FAST_FORCE_CUDA=1).
 SOFTSET_FAST_FORCE_CPU=1 builds the CPU op only. TORCH_CUDA_ARCH_LIST picks the
-GPU architectures (default "8.0;9.0").
+GPU architectures (default "8.0;9.0"). SOFTSET_FAST_SANITIZE=1 compiles and links the
+C++ with AddressSanitizer and UBSan at -O1 -g (`make sanitize` builds such a copy
+apart and runs tests on it).
 Wheels carry a local version label naming the torch and CUDA they were built
 for (0.1.0+pt213cpu, 0.1.0+pt213cu130); SOFTSET_FAST_NO_VERSION_LABEL=1 and the
 sdist keep the plain version. The build's facts go to softset_fast/_build_info.py."""
@@ -48,10 +50,16 @@ def extensions():
     sources = [os.path.join("csrc", name) for name in ("softset.cpp", "autograd.cpp", "op_checks.cpp", "soft_set_loss.cpp")] + sorted(
         glob.glob(os.path.join("csrc", "cpu", "*.cpp")))
     debug = _flag("SOFTSET_FAST_DEBUG")
-    cxx = ["-O0", "-g"] if debug else ["-O3"]
+    sanitize = _flag("SOFTSET_FAST_SANITIZE")
+    cxx = ["-O0", "-g"] if debug else ["-O1", "-g"] if sanitize else ["-O3"]
     cxx += ["-fopenmp", "-DPy_LIMITED_API=0x03090000"]  # -std: torch picks the one its headers need
+    link = ["-fopenmp"]
+    if sanitize:
+        sanitizers = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
+        cxx += sanitizers
+        link += sanitizers
     extra = {"cxx": cxx}
-    kwargs = dict(extra_link_args=["-fopenmp"], py_limited_api=True)
+    kwargs = dict(extra_link_args=link, py_limited_api=True)
     if use_cuda:
         os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
         sources += sorted(glob.glob(os.path.join("csrc", "cuda", "*.cpp")))

@@ -85,7 +85,8 @@ def test_this_process_has_one_runtime():
 def test_a_library_with_its_own_libstdcxx_is_caught(tmp_path):
     """A static copy maps no second libstdc++ file; the symbol look-up still finds it (real ELF, real loader)."""
     source = tmp_path / "own.cpp"
-    source.write_text('#include <locale>\nextern "C" int probe() { return (int)std::locale::classic().name().size(); }\n')
+    source.write_text('#include <locale>\n'
+                      'extern "C" int probe() { return (int)std::locale::classic().name().size(); }\n')
     library = tmp_path / "libown.so"
     subprocess.run(["g++", "-shared", "-fPIC", "-static-libstdc++", str(source), "-o", str(library)], check=True)
     script = f"""
