@@ -184,8 +184,10 @@ class SoftSetLoss : public torch::autograd::Function<SoftSetLoss> {
     const variable_list saved = ctx->get_saved_variables();
     const c10::optional<at::Tensor> weight =
         saved[2].defined() ? c10::optional<at::Tensor>(saved[2]) : c10::nullopt;
+    // dL/dcounts in float64 (from float64 counts), as the counts' backward reads it: cast to float32
+    // counts it can overflow (2/fp for a subnormal fp) and become inf·0 = NaN for samples y = 0.
     const at::Tensor grad_counts =
-        call_metric_loss_backward(grads[0], saved[4], ctx->saved_data["metric"].toStringRef(),
+        call_metric_loss_backward(grads[0], saved[4].to(at::kDouble), ctx->saved_data["metric"].toStringRef(),
                                   ctx->saved_data["average"].toStringRef(), ctx->saved_data["beta"].toDouble(),
                                   ctx->saved_data["zero_division"].toDouble());
     const at::Tensor preds = saved[0];

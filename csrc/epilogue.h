@@ -97,38 +97,22 @@ SOFTSET_HD double accuracy(const Counts& x, double z, double* d) {
   return (x.tp + x.tn) / D;
 }
 
-SOFTSET_HD double precision(const Counts& x, double z, double* d) {
-  const double D = x.tp + x.fp;
+// part / (part + rest), with i_part and i_rest their places in (tp, fn, fp, tn): precision,
+// recall and specificity.
+SOFTSET_HD double share(double part, int i_part, double rest, int i_rest, double z, double* d) {
+  const double D = part + rest;
   if (D == 0.0) return undefined(z, d);
   if (d != nullptr) {
-    d[0] = x.fp / D / D;
-    d[2] = -x.tp / D / D;
-    d[1] = d[3] = 0.0;
+    d[0] = d[1] = d[2] = d[3] = 0.0;
+    d[i_part] = rest / D / D;
+    d[i_rest] = -part / D / D;
   }
-  return x.tp / D;
+  return part / D;
 }
 
-SOFTSET_HD double recall(const Counts& x, double z, double* d) {
-  const double D = x.tp + x.fn;
-  if (D == 0.0) return undefined(z, d);
-  if (d != nullptr) {
-    d[0] = x.fn / D / D;
-    d[1] = -x.tp / D / D;
-    d[2] = d[3] = 0.0;
-  }
-  return x.tp / D;
-}
-
-SOFTSET_HD double specificity(const Counts& x, double z, double* d) {
-  const double D = x.tn + x.fp;
-  if (D == 0.0) return undefined(z, d);
-  if (d != nullptr) {
-    d[3] = x.fp / D / D;
-    d[2] = -x.tn / D / D;
-    d[0] = d[1] = 0.0;
-  }
-  return x.tn / D;
-}
+SOFTSET_HD double precision(const Counts& x, double z, double* d) { return share(x.tp, 0, x.fp, 2, z, d); }
+SOFTSET_HD double recall(const Counts& x, double z, double* d) { return share(x.tp, 0, x.fn, 1, z, d); }
+SOFTSET_HD double specificity(const Counts& x, double z, double* d) { return share(x.tn, 3, x.fp, 2, z, d); }
 
 SOFTSET_HD double jaccard(const Counts& x, double z, double* d) {
   const double D = x.tp + x.fn + x.fp;

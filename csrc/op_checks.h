@@ -18,8 +18,12 @@ struct OpShape {
   Approx approx;
 };
 
-// float64 preds give float64 counts; every other preds dtype float32 (accumulated in float64).
-inline at::ScalarType counts_dtype(at::ScalarType preds) { return preds == at::kDouble ? at::kDouble : at::kFloat; }
+// The dtype of the counts (and weights) of a preds dtype: softset_common.h's counts_type, which
+// treats every type but double alike (any preds dtype maps, so a bad one is reported by the checks).
+inline at::ScalarType counts_dtype(at::ScalarType preds) {
+  return preds == at::kDouble ? c10::CppTypeToScalarType<counts_type<double>>::value
+                              : c10::CppTypeToScalarType<counts_type<float>>::value;
+}
 
 // torch's Python name of a dtype ("float32"), as the Python checks print it.
 std::string dtype_name(at::ScalarType t);

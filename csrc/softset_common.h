@@ -1,5 +1,5 @@
 // Definitions shared by the CPU and CUDA sources (and the epilogue): the approximation
-// codes, the grid's columns, the breakpoint search. No torch includes: this header
+// codes, the grid's columns, the accumulation rule, the breakpoint search. No torch includes: this header
 // compiles in plain C++ and in .cu files. tests/test_op_contract.py holds Python's codes
 // (softset_fast/_grid.py GRID_COLUMNS, the Triton kernels' codes) equal to these.
 //
@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #if defined(__CUDACC__) || defined(__HIPCC__)
 #define SOFTSET_HD __host__ __device__ __forceinline__
@@ -22,6 +23,12 @@ namespace softset {
 enum GridColumn : int { kTau = 0, kA = 1, kB = 2, kM1 = 3, kM2 = 4, kM3 = 5, kC2 = 6, kC3 = 7, kGridColumns = 8 };
 
 enum class Approx : int { kLinear = 0, kSigmoid = 1, kStep = 2 };
+
+// The accumulation rule: weights and counts are float64 for float64 preds and float32 for
+// every other preds type (the kernels sum in float64 either way). softset_fast/_prepare.py
+// accumulation_dtype is its Python twin (tests/test_op_contract.py checks every backend).
+template <typename Preds>
+using counts_type = std::conditional_t<std::is_same_v<Preds, double>, double, float>;
 
 // Segment indices of the O(N + T) algorithm. With a(τ) and b(τ) increasing in τ,
 // a sample p is in segment 3 (p > b_t) for t < i3, in segment 1 (p < a_t) for

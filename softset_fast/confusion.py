@@ -62,6 +62,10 @@ def op_counts(prepared: Layout, soft_counts, sync_dist: bool, process_group) -> 
     counts = soft_counts(prepared.preds, prepared.target, prepared.weight, prepared.grid, prepared.approx,
                          prepared.k, prepared.num_classes, prepared.ignore_index, prepared.samplewise)
     if sync_dist:
-        from .distributed import all_reduce_counts
+        from .distributed import all_reduce_counts, check_ranks_agree
+        if not prepared.samplewise:  # (samplewise: all_reduce_counts raises the clear error)
+            options = dict(task=prepared.task, approx=prepared.approx, k=prepared.k if prepared.approx == "sigmoid"
+                           else None, ignore_index=prepared.ignore_index)
+            check_ranks_agree(counts, prepared.grid, options, process_group)
         counts = all_reduce_counts(counts, process_group, samplewise=prepared.samplewise)
     return counts

@@ -12,8 +12,19 @@ the same ∂L/∂S) and its parameters get W·∂L/∂S·∂s_r/∂θ. DDP then 
 ranks: (1/W)·Σ_r W·∂L/∂S·∂s_r/∂θ = ∂L/∂S·Σ_r ∂s_r/∂θ, which is the gradient of
 the single-process loss on the concatenated batch. Without DDP's averaging (a
 hand-written all-reduce of gradients that sums), divide the loss by W.
+
+Agreement. Counts of different shapes or dtypes cannot be summed (gloo aborts a rank,
+NCCL hangs or returns garbage), and counts of different grids or tasks must not be.
+The first time a process syncs a configuration (counts shape and dtype, task, approx,
+k, ignore_index, the grid's values), its ranks compare fingerprints with one small
+MAX all-reduce; a mismatch is a ValueError on every rank. Later steps with a
+configuration already agreed on cost nothing extra. What this cannot catch: one rank
+alone switching to a configuration the others never use, after the first step.
 """
 from __future__ import annotations
+
+import hashlib
+import weakref
 
 import torch
 import torch.distributed as dist
@@ -32,6 +43,53 @@ def _resolve_group(process_group):
         raise TypeError(f"process_group must be None (the world) or a torch.distributed.ProcessGroup "
                         f"(e.g. from dist.new_group), got {type(process_group).__name__}")
     return process_group
+
+
+# Configurations this process has checked with its group: (group name, fingerprint).
+_AGREED: set = set()
+# The digest of a grid's values by id(grid), with a weak reference that proves the id is still that
+# grid's (cached grids are read once). Bounded: cleared when full.
+_GRID_DIGESTS: dict = {}
+_GRID_DIGESTS_LIMIT = 64
+
+
+def _grid_digest(grid: torch.Tensor) -> str:
+    entry = _GRID_DIGESTS.get(id(grid))
+    if entry is not None and entry[0]() is grid:
+        return entry[1]
+    values = grid.detach().to("cpu", torch.float64).contiguous().numpy().tobytes()
+    digest = hashlib.blake2b(values, digest_size=16).hexdigest()
+    if len(_GRID_DIGESTS) >= _GRID_DIGESTS_LIMIT:
+        _GRID_DIGESTS.clear()
+    _GRID_DIGESTS[id(grid)] = (weakref.ref(grid), digest)
+    return digest
+
+
+def check_ranks_agree(counts: torch.Tensor, grid: torch.Tensor, options: dict, process_group=None) -> None:
+    """Raises ValueError on every rank of the group unless all of them sum the same kind of counts.
+
+    ``options``: what else the counts depend on (task, approx, k, ignore_index). One MAX
+    all-reduce of two int64 per new configuration, none once it has been agreed on;
+    skipped while torch.compile traces.
+    """
+    if torch.compiler.is_compiling():
+        return
+    group = _resolve_group(process_group)
+    described = dict(shape=list(counts.shape[1:]), dtype=str(counts.dtype).replace("torch.", ""), **options)
+    text = repr(sorted(described.items())) + _grid_digest(grid)
+    fingerprint = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=7).digest(), "little")
+    if (group.group_name, fingerprint) in _AGREED:
+        return
+    flags = torch.tensor([fingerprint, -fingerprint], dtype=torch.int64, device=counts.device)
+    dist.all_reduce(flags, op=dist.ReduceOp.MAX, group=group)
+    highest, minus_lowest = flags.tolist()
+    if highest != -minus_lowest:
+        thresholds = grid[:, 0].tolist()
+        raise ValueError(
+            "sync_dist=True: the ranks of the process group do not sum the same kind of counts. This rank has "
+            f"counts {described} for thresholds {thresholds}; every rank must pass the same task, num_classes, "
+            "thresholds, approx (with its delta or k), ignore_index and preds dtype")
+    _AGREED.add((group.group_name, fingerprint))
 
 
 def all_reduce_counts(counts: torch.Tensor, process_group=None, *, samplewise: bool = False) -> torch.Tensor:

@@ -178,6 +178,36 @@ def scenario_ddp_empty_shard(rank, backend):
         _ddp_gradients_match(rank, backend, [0, 999], task, torch.float32)
 
 
+def scenario_ranks_disagree(rank, backend):
+    """Ranks that would sum different kinds of counts get the same clear error (never an abort or a
+    silent sum); the configurations are new to this process (agreed ones are not checked again)."""
+    preds = torch.rand(20, 3, dtype=torch.float64)
+    target = torch.rand(20, 3) < 0.5
+    cases = {  # rank 0's and rank 1's keywords
+        "T": (dict(thresholds=7), dict(thresholds=11)),
+        "dtype, same bytes": (dict(thresholds=14, dtype=torch.float32), dict(thresholds=7, dtype=torch.float64)),
+        "grid, same T": (dict(thresholds=[0.2, 0.6]), dict(thresholds=[0.3, 0.6])),
+        "task, same shape": (dict(thresholds=5, task="binary", columns=1),
+                             dict(thresholds=5, task="multilabel", num_classes=1, columns=1)),
+        "approx": (dict(thresholds=6, approx="sigmoid"), dict(thresholds=6)),
+    }
+    for name, options in cases.items():
+        kwargs = dict(options[rank])
+        dtype = kwargs.pop("dtype", torch.float64)
+        columns = kwargs.pop("columns", 3)
+        for loss in (sf.soft_confusion_matrix, sf.f1_loss):
+            try:
+                loss(preds[:, :columns].to(dtype), target[:, :columns], sync_dist=True, backend=backend, **kwargs)
+            except ValueError as err:
+                assert "do not sum the same kind of counts" in str(err), (name, str(err))
+            else:
+                raise AssertionError(f"{name}: ranks that disagree were summed")
+    # Agreeing ranks still sync afterwards (a grid no case above used: a configuration one rank has agreed
+    # on before is not checked again, so a case must not reuse it on one rank only).
+    counts = sf.soft_confusion_matrix(preds, target, thresholds=4, sync_dist=True, backend=backend)
+    torch.testing.assert_close(counts, WORLD * sf.soft_confusion_matrix(preds, target, thresholds=4, backend=backend))
+
+
 SCENARIOS = {name[len("scenario_"):]: fn for name, fn in list(globals().items()) if name.startswith("scenario_")}
 
 

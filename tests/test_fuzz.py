@@ -718,12 +718,12 @@ def check_loss(backend: str, case: Case):
     grad_fast = _grad(fast, fast_in, upstream.to(fast.device))
     oracle.backward(upstream)
     if counts.grad.numel() and not float(counts.grad.abs().max()) <= torch.finfo(acc).max:
-        # Subnormal counts: ∂metric/∂count ~ 1/count is beyond the counts' dtype (then float32's inf times
-        # y = 0 is NaN: the known issue) or beyond float64 itself (inf, or NaN from inf - inf).
-        SKIPPED["loss gradient: the metric's gradient in the counts overflows their dtype "
-                "(test_known_metric_gradient_overflow)"] += 1
+        # Subnormal counts: ∂metric/∂count ~ 1/count is beyond the counts' dtype, where this oracle's
+        # float32 tensor path overflows (test_known_metric_gradient_overflow_of_a_callable_metric), or
+        # beyond float64 itself (inf, or NaN from inf - inf).
+        SKIPPED["loss gradient: the metric's gradient in the counts overflows their dtype"] += 1
         return
-    # The fused op rounds the metric's gradient to the counts' dtype before the counts' backward.
+    # The fused op's metric reads counts rounded to their dtype.
     eps = max(_evaluation_eps(backend, case), F64_EPS if acc == torch.float64 else F32_EPS)
     floor = grad_floor(case, counts.grad, kwargs["weight"], eps)
     floor += metric_floor(case, counts, upstream, kwargs["weight"])
@@ -770,6 +770,15 @@ def test_loss(case):
 
 # --- regressions the fuzzer found, and the known limit ---------------------------------------------
 
+def pinned_issue(reason: str, raises=AssertionError, backends=None):
+    """Pins an issue the fuzzer found: a strict xfail (one case per backend when ``backends`` is
+    given), so fixing the issue fails the test until the pin is removed."""
+    def pin(test):
+        test = pytest.mark.xfail(strict=True, raises=raises, reason=reason)(test)
+        return pytest.mark.parametrize("backend", backends)(test) if backends else test
+    return pin
+
+
 def test_extreme_threshold_is_rejected_not_cancelled():
     """For a threshold within ~1e-9 of 1 the fused kernels' upper segment m3·Σp + c3·Σw cancels
     (m3 = δ/(1-b) ~ 4e8: tp, fp ~1e-7 off); the public API rejects such thresholds, and the op
@@ -793,26 +802,37 @@ def test_extreme_threshold_is_rejected_not_cancelled():
         torch.testing.assert_close(fast[1, 0::2], exact, rtol=1e-9, atol=0)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="found by test_loss: ∂F1/∂tp = 2/fp overflows float32 when fp is subnormal (a sample "
-                          "without positives, steep sigmoid); the counts' backward then multiplies that inf by "
-                          "y = 0 and the gradient is NaN instead of 0 (fused op and reference path alike)")
-@pytest.mark.parametrize("backend", ["cpu", "reference"])
-def test_known_metric_gradient_overflow(backend):
-    _skip_unavailable(backend)
-    preds = torch.zeros(1, 2, requires_grad=True)  # one sample, no positives: fp = 2·sigmoid(-100) ~ 7e-44
-    loss = sf.f1_loss(preds, torch.zeros(1, 2), approx="sigmoid", k=200.0, thresholds=[0.5],
-                      multidim_average="samplewise", backend=backend)
+def _loss_without_positives(backend, metric="f1"):
+    """One sample without positives and a steep sigmoid: fp = 2·sigmoid(-100) ~ 7e-44, subnormal in
+    float32, so ∂F1/∂tp = 2/fp overflows float32 (found by the fuzzer's loss check)."""
+    preds = torch.zeros(1, 2, requires_grad=True)
+    loss = sf.metric_loss(preds, torch.zeros(1, 2), metric, approx="sigmoid", k=200.0, thresholds=[0.5],
+                          multidim_average="samplewise", backend=backend)
     loss.backward()
-    assert torch.equal(preds.grad, torch.zeros_like(preds))  # nothing depends on fp's size here
+    return preds.grad
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="found by the fuzzer: the linear kernels' middle-segment sums are total - prefix - "
-                          "suffix (C++; Triton's histogram path alike), so a weight 2^53 times another in the "
-                          "group absorbs it: fp is off by ~|c2|·w_small (1.024 for 0.924 here, Triton 0.686), "
-                          "accurate only relative to the group's total")
-@pytest.mark.parametrize("backend", ["cpu", "triton"])
+@pytest.mark.parametrize("backend", ["cpu", "reference"])
+def test_metric_gradient_overflow_does_not_reach_elements_outside_the_set(backend):
+    """The fused op hands the counts' backward a float64 dL/dcounts, and the reference gives elements
+    with weight 0 in a set a zero gradient: the gradient is 0 (nothing depends on fp's size), not NaN."""
+    _skip_unavailable(backend)
+    assert torch.equal(_loss_without_positives(backend), torch.zeros(1, 2))
+
+
+@pinned_issue("a metric given as a callable runs as tensor ops on float32 counts: ∂F1/∂tp = 2/fp is inf, "
+              "and the C++ counts' backward multiplies it by y = 0 (NaN); the fused op and the reference "
+              "are fixed (test above), the kernels' backward passes (CPU, CUDA, Triton) are not",
+              backends=["cpu"])
+def test_known_metric_gradient_overflow_of_a_callable_metric(backend):
+    _skip_unavailable(backend)
+    assert torch.equal(_loss_without_positives(backend, lambda cm: sf.metrics.f1(cm)), torch.zeros(1, 2))
+
+
+@pinned_issue("found by the fuzzer: the linear kernels' middle-segment sums are total - prefix - "
+              "suffix (C++; Triton's histogram path alike), so a weight 2^53 times another in the "
+              "group absorbs it: fp is off by ~|c2|·w_small (1.024 for 0.924 here, Triton 0.686), "
+              "accurate only relative to the group's total", backends=["cpu", "triton"])
 def test_known_mixed_weight_magnitudes(backend):
     _skip_unavailable(backend)
     device = _device(backend)
@@ -825,10 +845,9 @@ def test_known_mixed_weight_magnitudes(backend):
     torch.testing.assert_close(fast[:, 2].cpu(), ref[:, 2], rtol=1e-12, atol=0)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="Triton evaluates H̃ (and sums tiles) in float32 for non-float64 preds: its float32 "
-                          "counts are accurate to ~eps32 of the scale, not to 1 ulp as the C++ kernels' "
-                          "(tn = 0.0073915124 for 0.0073915408 here, ~32 ulps)")
+@pinned_issue("Triton evaluates H̃ (and sums tiles) in float32 for non-float64 preds: its float32 "
+              "counts are accurate to ~eps32 of the scale, not to 1 ulp as the C++ kernels' "
+              "(tn = 0.0073915124 for 0.0073915408 here, ~32 ulps)")
 def test_triton_float32_evaluation():
     _skip_unavailable("triton")
     device = _device("triton")
@@ -841,10 +860,9 @@ def test_triton_float32_evaluation():
     assert bool(((fast - ref).abs() <= tol.rel * ref.abs() + tol.scale * ref.abs().max()).all()), (fast, ref)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="found by the fuzzer: the C++ sigmoid kernel pairs thresholds to share one division, "
-                          "w / (x_a·x_b) with x = 1 + exp(k(τ - p)) up to e^340 each, which is subnormal for "
-                          "weights below ~1e-13 there: tp and fp lose their relative precision")
+@pinned_issue("found by the fuzzer: the C++ sigmoid kernel pairs thresholds to share one division, "
+              "w / (x_a·x_b) with x = 1 + exp(k(τ - p)) up to e^340 each, which is subnormal for "
+              "weights below ~1e-13 there: tp and fp lose their relative precision")
 def test_known_sigmoid_tiny_weight_underflow():
     _skip_unavailable("cpu")
     preds = torch.zeros(1, dtype=torch.float64)
@@ -857,9 +875,9 @@ def test_known_sigmoid_tiny_weight_underflow():
     torch.testing.assert_close(fast[:, 2], ref[:, 2], rtol=1e-9, atol=0)
 
 
-@pytest.mark.xfail(strict=True, raises=ZeroDivisionError,
-                   reason="found by the fuzzer: average='weighted' over zero classes divides by the class count in "
-                          "softset_fast.metrics._class_weights (the tensor path); the fused op returns 1 - 0")
+@pinned_issue("found by the fuzzer: average='weighted' over zero classes divides by the class count in "
+              "softset_fast.metrics._class_weights (the tensor path); the fused op returns 1 - 0",
+              raises=ZeroDivisionError)
 def test_known_weighted_average_without_classes():
     _skip_unavailable("cpu")
     preds, target = torch.rand(4, 0, 3), torch.rand(4, 0, 3) < 0.5
@@ -868,11 +886,10 @@ def test_known_weighted_average_without_classes():
     torch.testing.assert_close(fused, ref, equal_nan=True)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="found by the fuzzer: H̃(1) = m3 + c3 is 1 only up to rounding (fused kernels and "
-                          "reference alike), so fn and tn come out ±4e-16 instead of 0 when every element has "
-                          "p = 1; gmean's sqrt turns that into a gradient of 5e6 (here) instead of 0")
-@pytest.mark.parametrize("backend", ["cpu", "reference"])
+@pinned_issue("found by the fuzzer: H̃(1) = m3 + c3 is 1 only up to rounding (fused kernels and "
+              "reference alike), so fn and tn come out ±4e-16 instead of 0 when every element has "
+              "p = 1; gmean's sqrt turns that into a gradient of 5e6 (here) instead of 0",
+              backends=["cpu", "reference"])
 def test_known_h_of_one_is_not_one(backend):
     _skip_unavailable(backend)
     preds = torch.ones(2, dtype=torch.float64)

@@ -138,3 +138,19 @@ def test_python_codes_match_the_shared_header():
     from softset_fast.backends import triton_kernels
     assert codes == {"kLinear": triton_kernels.LINEAR, "kSigmoid": triton_kernels.SIGMOID,
                      "kStep": triton_kernels.STEP}
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_accumulation_rule_is_the_same_on_every_backend(backend, device, dtype):
+    """csrc/softset_common.h's counts_type and _prepare.accumulation_dtype: the counts (and the weights
+    they read) are float64 for float64 preds, float32 otherwise; the fused loss op follows it too."""
+    from softset_fast._prepare import accumulation_dtype
+    call = good_call(device)
+    call.update(preds=call["preds"].to(dtype), weight=torch.rand(4, 3, 5, dtype=torch.float64, device=device))
+    counts = counts_function(backend)(*call.values())
+    assert counts.dtype == accumulation_dtype(dtype)
+    assert counts_function("reference")(*call.values()).dtype == counts.dtype
+    grad = torch.ones_like(counts)
+    backward = (torch.ops.softset_fast._triton_soft_counts_backward if backend == "triton"
+                else torch.ops.softset_fast._soft_counts_backward)
+    assert backward(grad, *call.values()).dtype == dtype

@@ -126,34 +126,29 @@ void cell_tables(const Problem& pr, const LinearCells& cells, const std::vector<
 
 template <typename preds_t, typename target_t, TargetKind K, Approx A>
 struct Gradient {
-  using acc_t = at::opmath_type<preds_t>;
-  const Problem& pr;
-  const preds_t* preds;
-  const acc_t* weight;  // nullptr: all ones
-  Labels<target_t, K> labels_;
-  const CountTable& cells_;
-  const SigmoidTable& sig;
+  using acc_t = counts_type<preds_t>;
+  ElementInputs<preds_t, target_t, K> in;
   const double* tables;  // linear: [group][cell][pos, neg]; sigmoid: [group][k·gpos[T], k·gneg[T]]
   preds_t* out;
-  bool avx2_fma;  // sigmoid: run the AVX2 + FMA copy
 
   void operator()(int64_t begin, int64_t end) const {
-    run_best_copy<A == Approx::kSigmoid>(*this, avx2_fma, begin, end);
+    run_best_copy<A == Approx::kSigmoid>(*this, in.avx2_fma, begin, end);
   }
 
   SOFTSET_ALWAYS_INLINE void run(int64_t begin, int64_t end) const {
     constexpr bool kHardLabel = K != TargetKind::kSoft;
+    const Problem& pr = in.pr;
     const int64_t T = pr.T, C = pr.C;
     const int64_t group_size = A == Approx::kLinear ? (2 * T + 1) * 2 : table_size(A, T);
     const bool samplewise = pr.samplewise;
-    const CountView cells = cells_.view();
-    const Labels<target_t, K> labels = labels_;
-    const preds_t* const preds_ = preds;
-    const acc_t* const weight_ = weight;
+    const CountView cells = in.cells.view();
+    const Labels<target_t, K> labels = in.labels;
+    const preds_t* const preds_ = in.preds;
+    const acc_t* const weight_ = in.weight;
     preds_t* const out_ = out;
     const double k = pr.k;
-    const bool factorised_grid = sig.factorised;
-    const double* const exp_k_tau = sig.exp_k_tau.data();
+    const bool factorised_grid = in.sig.factorised;
+    const double* const exp_k_tau = in.sig.exp_k_tau.data();
     const double* const tau = pr.tau.data();
     for_each_run(pr, begin, end, [&](const Run& run) SOFTSET_ALWAYS_INLINE_LAMBDA {
       const double* tab = tables + ((samplewise ? run.n * C : 0) + run.c) * group_size;
@@ -225,11 +220,9 @@ at::Tensor soft_counts_backward_cpu(const at::Tensor& grad, const at::Tensor& pr
   dispatch</*WithStep=*/false>(pr, [&](auto preds_tag, auto target_tag, auto kind, auto approx_tag) {
     using preds_t = typename decltype(preds_tag)::type;
     using target_t = typename decltype(target_tag)::type;
-    using acc_t = at::opmath_type<preds_t>;
     const Gradient<preds_t, target_t, decltype(kind)::value, decltype(approx_tag)::value> kernel{
-        pr, pr.preds.data_ptr<preds_t>(), pr.weight.defined() ? pr.weight.data_ptr<acc_t>() : nullptr,
-        make_labels<target_t, decltype(kind)::value>(pr), linear.table, sig, tables.data(),
-        out.data_ptr<preds_t>(), use_avx2_fma()};
+        element_inputs<preds_t, target_t, decltype(kind)::value>(pr, linear.table, sig), tables.data(),
+        out.data_ptr<preds_t>()};
     run_chunk = [kernel](int64_t begin, int64_t end) { kernel(begin, end); };
   });
   // Threading code outside the dispatch: compiled once, not once per variant.

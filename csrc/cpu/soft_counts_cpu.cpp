@@ -170,30 +170,25 @@ SOFTSET_ALWAYS_INLINE void sigmoid_row(double* acc, const double* exp_k_tau, dou
 // row's histogram).
 template <typename preds_t, typename target_t, TargetKind K, Approx A>
 struct Accumulate {
-  using acc_t = at::opmath_type<preds_t>;
-  const Problem& pr;
-  const preds_t* preds;
-  const acc_t* weight;  // nullptr: all ones
-  Labels<target_t, K> labels_;
-  const CountTable& cells_;  // linear: the merged breakpoints; step: tau
-  const SigmoidTable& sig;
-  bool avx2_fma;  // sigmoid: run the AVX2 + FMA copy
+  using acc_t = counts_type<preds_t>;
+  ElementInputs<preds_t, target_t, K> in;
 
   void operator()(int64_t begin, int64_t end, double* hist, int64_t class_stride) const {
-    run_best_copy<A == Approx::kSigmoid>(*this, avx2_fma, begin, end, hist, class_stride);
+    run_best_copy<A == Approx::kSigmoid>(*this, in.avx2_fma, begin, end, hist, class_stride);
   }
 
   SOFTSET_ALWAYS_INLINE void run(int64_t begin, int64_t end, double* hist, int64_t class_stride) const {
     constexpr bool kHardLabel = K != TargetKind::kSoft;
     // Everything the loop reads, in locals: stores into the histogram cannot alias them.
+    const Problem& pr = in.pr;
     const int64_t T = pr.T;
-    const CountView cells = cells_.view();
-    const Labels<target_t, K> labels = labels_;
-    const preds_t* const preds_ = preds;
-    const acc_t* const weight_ = weight;
+    const CountView cells = in.cells.view();
+    const Labels<target_t, K> labels = in.labels;
+    const preds_t* const preds_ = in.preds;
+    const acc_t* const weight_ = in.weight;
     const double k = pr.k;
-    const bool factorised_grid = sig.factorised;
-    const double* const exp_k_tau = sig.exp_k_tau.data();
+    const bool factorised_grid = in.sig.factorised;
+    const double* const exp_k_tau = in.sig.exp_k_tau.data();
     const double* const tau = pr.tau.data();
     for_each_run(pr, begin, end, [&](const Run& run) SOFTSET_ALWAYS_INLINE_LAMBDA {
       double* const h_run = hist + run.c * class_stride;
@@ -378,10 +373,8 @@ at::Tensor soft_counts_cpu(const at::Tensor& preds, const at::Tensor& target, co
   dispatch</*WithStep=*/true>(pr, [&](auto preds_tag, auto target_tag, auto kind, auto approx_tag) {
     using preds_t = typename decltype(preds_tag)::type;
     using target_t = typename decltype(target_tag)::type;
-    using acc_t = at::opmath_type<preds_t>;
     const Accumulate<preds_t, target_t, decltype(kind)::value, decltype(approx_tag)::value> kernel{
-        pr, pr.preds.data_ptr<preds_t>(), pr.weight.defined() ? pr.weight.data_ptr<acc_t>() : nullptr,
-        make_labels<target_t, decltype(kind)::value>(pr), cells, sig, use_avx2_fma()};
+        element_inputs<preds_t, target_t, decltype(kind)::value>(pr, cells, sig)};
     if constexpr (std::is_same_v<preds_t, double>) {
       run_forward<double>(pr, linear, kernel, out);
     } else {

@@ -269,5 +269,25 @@ struct SigmoidTable {
 };
 SigmoidTable make_sigmoid_table(const Problem& pr);
 
+// What the forward (Accumulate) and backward (Gradient) passes read per element.
+template <typename preds_t, typename target_t, TargetKind K>
+struct ElementInputs {
+  const Problem& pr;
+  const preds_t* preds;
+  const counts_type<preds_t>* weight;  // nullptr: all ones
+  Labels<target_t, K> labels;
+  const CountTable& cells;  // linear: the merged breakpoints; step: tau
+  const SigmoidTable& sig;
+  bool avx2_fma;  // sigmoid: run the AVX2 + FMA copy
+};
+
+template <typename preds_t, typename target_t, TargetKind K>
+ElementInputs<preds_t, target_t, K> element_inputs(const Problem& pr, const CountTable& cells,
+                                                   const SigmoidTable& sig) {
+  return {pr,    pr.preds.data_ptr<preds_t>(),
+          pr.weight.defined() ? pr.weight.data_ptr<counts_type<preds_t>>() : nullptr,
+          make_labels<target_t, K>(pr), cells, sig, use_avx2_fma()};
+}
+
 }  // namespace cpu
 }  // namespace softset

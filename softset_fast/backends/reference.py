@@ -58,8 +58,10 @@ def soft_counts(preds, target, weight, grid, approx, k, num_classes, ignore_inde
     positive = (w * y).unsqueeze(-1)
     negative = (w * (1 - y)).unsqueeze(-1)
     dims = (2,) if samplewise else (0, 2)
-    s1 = (positive * h).sum(dims)
-    s0 = (negative * h).sum(dims)
+    # Elements outside a set (weight 0) contribute nothing, gradient included: where(), not 0·h,
+    # so an infinite dL/dcount (a metric of subnormal counts) gives them 0, not 0·inf = NaN.
+    s1 = torch.where(positive > 0, positive * h, 0).sum(dims)
+    s0 = torch.where(negative > 0, negative * h, 0).sum(dims)
     total_pos = positive.sum(dims)
     total_neg = negative.sum(dims)
     counts = torch.stack([s1, total_pos - s1, s0, total_neg - s0], dim=-1)
