@@ -8,17 +8,14 @@ compare its synced value with the single-process value on all the data.
 from __future__ import annotations
 
 import datetime
-import os
-import traceback
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 import softset_fast as sf
 from softset_fast import stateful
-from test_distributed import WORLD, _batch, _free_port, _kwargs
+from test_distributed import WORLD, _batch, _kwargs, assert_ranks_ok, record_outcome, spawn_ranks
 
 # Batches per rank: uneven, and one case where rank 1 sees none at all.
 SPLITS = {"uneven": ([40, 13, 77], [29]), "empty-rank": ([51, 8], [])}
@@ -32,6 +29,12 @@ def _rank_batches(task, dtype, split, rank, seed):
                                                                       else torch.ones_like(preds)))))
     mine = batches[:len(sizes[0])] if rank == 0 else batches[len(sizes[0]):]
     return batches, mine
+
+
+def _filled(metric, batches):
+    for preds, target, weight in batches:
+        metric.update(preds, target, weight)
+    return metric
 
 
 def _options(task, approx):
@@ -58,11 +61,8 @@ def scenario_synced_value_is_the_global_value(rank):
                 for approx, dtype, tol in (("step", torch.float32, 0), ("linear", torch.float64, 1e-12)):
                     everything, mine = _rank_batches(task, dtype, split, rank, seed=11)
                     options = _options(task, approx)
-                    metric, alone = sf.FBetaMetric(beta=0.5, **options), sf.FBetaMetric(beta=0.5, **options)
-                    for preds, target, weight in mine:
-                        metric.update(preds, target, weight)
-                    for preds, target, weight in everything:
-                        alone.update(preds, target, weight)
+                    metric = _filled(sf.FBetaMetric(beta=0.5, **options), mine)
+                    alone = _filled(sf.FBetaMetric(beta=0.5, **options), everything)
                     local = metric.counts.clone()
                     before = len(calls)
                     value = metric.compute()
@@ -90,10 +90,7 @@ def scenario_compute_before_any_update_raises_on_every_rank(rank):
 
 def scenario_sync_false_is_local(rank):
     _, mine = _rank_batches("binary", torch.float64, "uneven", rank, seed=3)
-    synced, local = sf.AccuracyMetric(), sf.AccuracyMetric(sync_dist=False)
-    for preds, target, weight in mine:
-        synced.update(preds, target, weight)
-        local.update(preds, target, weight)
+    synced, local = _filled(sf.AccuracyMetric(), mine), _filled(sf.AccuracyMetric(sync_dist=False), mine)
     preds, target, weight = (torch.cat(parts) for parts in zip(*mine))
     counts = sf.soft_confusion_matrix(preds, target, weight=weight, approx="step")
     assert local.compute().item() == pytest.approx(sf.metrics.accuracy(counts).mean().item(), rel=1e-12)
@@ -107,11 +104,8 @@ def scenario_torchmetrics_twin(rank):
         return  # the test itself is skipped when torchmetrics is missing
     everything, mine = _rank_batches("multiclass", torch.float32, "uneven", rank, seed=5)
     options = _options("multiclass", "step")
-    twin, alone = twins.FBetaMetric(**options), sf.FBetaMetric(sync_dist=False, **options)
-    for preds, target, weight in mine:
-        twin.update(preds, target, weight)
-    for preds, target, weight in everything:
-        alone.update(preds, target, weight)
+    twin, alone = _filled(twins.FBetaMetric(**options), mine), _filled(sf.FBetaMetric(sync_dist=False, **options),
+                                                                        everything)
     assert twin.compute().item() == alone.compute().item()
 
 
@@ -123,14 +117,7 @@ def _run_scenarios(rank, port, outdir):
                             timeout=datetime.timedelta(seconds=30))
     try:
         for name, scenario in SCENARIOS.items():
-            try:
-                scenario(rank)
-                outcome = "ok"
-            except Exception:  # reported by this scenario's test
-                outcome = traceback.format_exc()
-            with open(os.path.join(outdir, f"{name}-{rank}.txt"), "w") as f:
-                f.write(outcome)
-            dist.barrier()
+            record_outcome(outdir, name, rank, scenario)
     finally:
         dist.destroy_process_group()
 
@@ -139,11 +126,7 @@ def _run_scenarios(rank, port, outdir):
 def results(tmp_path_factory):
     """Runs every scenario on two processes once; (folder of results, spawn error or None)."""
     outdir = str(tmp_path_factory.mktemp("stateful_distributed"))
-    try:
-        mp.spawn(_run_scenarios, args=(_free_port(), outdir), nprocs=WORLD, join=True)
-    except Exception as err:  # a crash or a collective timeout: each test says what is missing
-        return outdir, f"{type(err).__name__}: {err}"
-    return outdir, None
+    return outdir, spawn_ranks(_run_scenarios, outdir)
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
@@ -151,9 +134,4 @@ def test_two_processes(results, scenario):
     if scenario == "torchmetrics_twin":
         pytest.importorskip("torchmetrics")
     outdir, spawn_error = results
-    for rank in range(WORLD):
-        path = os.path.join(outdir, f"{scenario}-{rank}.txt")
-        assert os.path.exists(path), f"rank {rank} did not finish {scenario}; the spawn failed with {spawn_error}"
-        with open(path) as f:
-            outcome = f.read()
-        assert outcome == "ok", f"rank {rank}:\n{outcome}"
+    assert_ranks_ok(outdir, scenario, spawn_error)
