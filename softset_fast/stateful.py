@@ -99,7 +99,18 @@ class MetricSpec:
         self.value(self.zero_counts())  # a bad beta or metric keyword fails now, not at the end of an epoch
 
     def zero_counts(self, device=None) -> torch.Tensor:
-        """Float64 zeros of the state's shape [C, T, 4] (C = 1 for binary)."""
+        """Float64 zeros of the state's shape.
+
+        Args:
+            device: where to allocate them (None: the default device).
+
+        Returns:
+            zeros [C, T, 4] (C = 1 for binary).
+
+        Example:
+            >>> MetricSpec(task="multilabel", num_classes=2, thresholds=3).zero_counts().shape
+            torch.Size([2, 3, 4])
+        """
         return torch.zeros(self.state_shape, dtype=torch.float64, device=device)
 
     def batch_counts(self, preds: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
@@ -112,6 +123,10 @@ class MetricSpec:
 
         Returns:
             float64 counts of the state's shape.
+
+        Example:
+            >>> MetricSpec(thresholds=[0.5]).batch_counts(torch.tensor([0.7, 0.2]), torch.tensor([1, 1]))
+            tensor([[[1., 1., 0., 0.]]], dtype=torch.float64)
         """
         if isinstance(preds, torch.Tensor):
             if device is not None and preds.device != torch.device(device):
@@ -130,11 +145,18 @@ class MetricSpec:
         return counts.to(torch.float64).reshape(self.state_shape)
 
     def value(self, counts: torch.Tensor) -> torch.Tensor:
-        """The metric of counts [C, T, 4].
+        """The metric of counts.
+
+        Args:
+            counts: [C, T, 4] (tp, fn, fp, tn), e.g. summed batch_counts.
 
         Returns:
             a scalar by default; [T] with threshold_average="none"; a leading [C] with average="none"
             (multilabel / multiclass).
+
+        Example:
+            >>> MetricSpec("accuracy", thresholds=[0.5]).value(torch.tensor([[[3.0, 1.0, 0.0, 4.0]]]))
+            tensor(0.8750)
         """
         cm = counts[0] if self.task == "binary" else counts
         kwargs = dict(self.metric_kwargs)
@@ -149,15 +171,41 @@ class MetricSpec:
         return values
 
     def final_value(self, counts: torch.Tensor, updates: torch.Tensor) -> torch.Tensor:
-        """``value(counts)``, or a RuntimeError when no batch was ever added (``updates`` == 0)."""
+        """``value(counts)`` of a state, checking that it holds at least one batch.
+
+        Args:
+            counts: the accumulated counts [C, T, 4].
+            updates: how many batches they hold (a number or a 0-d tensor).
+
+        Returns:
+            ``value(counts)``.
+
+        Raises:
+            RuntimeError: ``updates`` is 0 (compute() before any update()).
+
+        Example:
+            >>> spec = MetricSpec("recall", thresholds=[0.5])
+            >>> spec.final_value(torch.tensor([[[1.0, 3.0, 0.0, 0.0]]]), updates=1)
+            tensor(0.2500)
+        """
         if int(updates) == 0:
             raise RuntimeError("compute() was called before any update(): there are no counts to compute "
                                "the metric of (on any rank); call update(preds, target) first")
         return self.value(counts)
 
     def describe(self) -> str:
-        """The options, for ``repr``."""
+        """The options, for ``repr``.
+
+        Returns:
+            "name=value, ..." with the number of thresholds and every option.
+
+        Example:
+            >>> MetricSpec("mcc").describe().split(", ")[:3]
+            ["metric='mcc'", 'thresholds=9', "approx='step'"]
+        """
         options = {key: value for key, value in self.confusion_kwargs.items() if key != "thresholds"}
+        options.update(average=self.average, threshold_average=self.threshold_average,
+                       zero_division=self.zero_division, metric_kwargs=self.metric_kwargs)
         return f"metric={self.metric!r}, thresholds={self.state_shape[1]}, " + \
             ", ".join(f"{key}={value!r}" for key, value in options.items())
 

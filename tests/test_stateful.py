@@ -198,7 +198,9 @@ def test_forward_returns_the_batch_value_and_accumulates():
     first = (torch.tensor([0.9, 0.8, 0.2]), torch.tensor([1, 0, 1]))
     second = (torch.tensor([0.7, 0.1, 0.6, 0.3]), torch.tensor([1, 0, 1, 0]))
     metric = sf.FBetaMetric(thresholds=[0.5])
-    assert metric(*first).item() == pytest.approx(0.5)   # tp 1, fn 1, fp 1
+    batch_value = metric(first[0].requires_grad_(), first[1])  # e.g. logged in a training step
+    assert not batch_value.requires_grad and not metric.counts.requires_grad
+    assert batch_value.item() == pytest.approx(0.5)   # tp 1, fn 1, fp 1
     assert metric(*second).item() == pytest.approx(1.0)  # tp 2
     assert metric.compute().item() == pytest.approx(6 / 8)  # tp 3, fn 1, fp 1
     assert int(metric.updates) == 2
