@@ -124,6 +124,17 @@ def test_tie_counts_as_positive():
     assert torch.equal(metric.counts[0], expected)
 
 
+def test_ties_are_where_torchmetrics_differs():
+    """torchmetrics predicts positive where p > τ: a prediction exactly at τ moves from tp to fn there."""
+    classification = pytest.importorskip("torchmetrics.functional.classification")
+    preds, target = torch.tensor([0.5, 0.5, 0.7, 0.2]), torch.tensor([1, 0, 1, 1])
+    metric = sf.SoftSetMetric(thresholds=[0.5])
+    metric.update(preds, target)
+    tp, fp, tn, fn, _ = classification.binary_stat_scores(preds, target, threshold=0.5).tolist()
+    assert metric.counts[0, 0].tolist() == [2, 1, 1, 0]   # (.5, 1) and (.7, 1) hit; (.5, 0) a false positive
+    assert [tp, fn, fp, tn] == [1, 2, 0, 1]
+
+
 # --------------------------------------------------------------------------- values
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
