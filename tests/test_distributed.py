@@ -218,16 +218,21 @@ def _worker(rank, port, outdir):
     try:
         for backend in BACKENDS:
             for name, fn in SCENARIOS.items():
-                try:
-                    fn(rank, backend)
-                    result = "ok"
-                except Exception:  # reported by the test of this scenario
-                    result = traceback.format_exc()
-                with open(os.path.join(outdir, f"{name}-{backend}-{rank}.txt"), "w") as f:
-                    f.write(result)
-                dist.barrier()
+                record_outcome(outdir, f"{name}-{backend}", rank, fn, backend)
     finally:
         dist.destroy_process_group()
+
+
+def record_outcome(outdir, name, rank, scenario, *args):
+    """Runs scenario(rank, *args) and writes "ok" or its traceback, then waits for the other ranks."""
+    try:
+        scenario(rank, *args)
+        result = "ok"
+    except Exception:  # reported by the test of this scenario
+        result = traceback.format_exc()
+    with open(os.path.join(outdir, f"{name}-{rank}.txt"), "w") as f:
+        f.write(result)
+    dist.barrier()
 
 
 def _free_port():
@@ -236,27 +241,38 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def spawn_ranks(worker, outdir):
+    """Runs worker(rank, port, outdir) on WORLD processes; returns None, or the error of a crash or
+    a collective timeout (each test then reports what is missing)."""
+    try:
+        mp.spawn(worker, args=(_free_port(), outdir), nprocs=WORLD, join=True)
+    except Exception as err:
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def assert_ranks_ok(outdir, name, spawn_error):
+    """Every rank wrote "ok" for ``name`` (see record_outcome)."""
+    for rank in range(WORLD):
+        path = os.path.join(outdir, f"{name}-{rank}.txt")
+        assert os.path.exists(path), f"rank {rank} did not finish {name}; the spawn failed with {spawn_error}"
+        with open(path) as f:
+            result = f.read()
+        assert result == "ok", f"rank {rank}:\n{result}"
+
+
 @pytest.fixture(scope="module")
 def spawned(tmp_path_factory):
     """Runs every scenario on two processes once; returns (folder of results, spawn error or None)."""
     outdir = str(tmp_path_factory.mktemp("distributed"))
-    try:
-        mp.spawn(_worker, args=(_free_port(), outdir), nprocs=WORLD, join=True)
-    except Exception as err:  # a crash or a collective timeout: each test reports what is missing
-        return outdir, f"{type(err).__name__}: {err}"
-    return outdir, None
+    return outdir, spawn_ranks(_worker, outdir)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_two_processes(spawned, scenario, backend):
     outdir, spawn_error = spawned
-    for rank in range(WORLD):
-        path = os.path.join(outdir, f"{scenario}-{backend}-{rank}.txt")
-        assert os.path.exists(path), f"rank {rank} did not finish {scenario}; the spawn failed with {spawn_error}"
-        with open(path) as f:
-            result = f.read()
-        assert result == "ok", f"rank {rank}:\n{result}"
+    assert_ranks_ok(outdir, f"{scenario}-{backend}", spawn_error)
 
 
 # --------------------------------------------------------------------------- in this process, no group
