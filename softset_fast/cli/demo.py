@@ -26,6 +26,7 @@ from torch import nn
 
 import softset_fast as sf
 from softset_fast.backends.registry import resolve_backend, unavailable_reason
+from softset_fast.cli import extras
 from softset_fast.cli.progress import progress_bar
 
 REPORTED = ("f1", "accuracy", "auroc", "precision", "recall")
@@ -205,7 +206,7 @@ def plot(result: dict, path: str) -> None:
     plt.close(figure)
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: argparse.Namespace, plots: bool = True) -> dict:
     device = torch.device(args.device)
     if args.csv:
         if not args.label_col:
@@ -267,8 +268,9 @@ def run(args: argparse.Namespace) -> dict:
     json_path, png_path = os.path.join(args.out, "demo.json"), os.path.join(args.out, "demo.png")
     with open(json_path, "w") as handle:
         json.dump(result, handle)
-    plot(result, png_path)
-    print(f"\n{result['seconds']:.1f} s; wrote {json_path} and {png_path}")
+    if plots:
+        plot(result, png_path)
+    print(f"\n{result['seconds']:.1f} s; wrote {json_path}" + (f" and {png_path}" if plots else ""))
     return result
 
 
@@ -300,5 +302,6 @@ def main(args: argparse.Namespace) -> int:
         raise SystemExit("demo: --seeds and --epochs must be >= 1")
     if args.threads:
         torch.set_num_threads(args.threads)
-    run(args)
+    missing = extras.missing("demo", {"matplotlib": "no demo.png", "tqdm": "a plain progress bar"})
+    run(args, plots="matplotlib" not in missing)
     return 0
