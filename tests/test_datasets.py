@@ -127,7 +127,7 @@ def test_download_failure(monkeypatch):
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(sklearn.datasets, "fetch_openml", offline)
-    with pytest.raises(SystemExit, match=r"the download of OpenML dataset 310 failed \(.*no network"):
+    with pytest.raises(SystemExit, match=r"downloading OpenML dataset 310 failed \(.*no network.*cache in /nowhere"):
         datasets.load("mammography", "/nowhere")
 
 

@@ -54,9 +54,10 @@ def load(name: str, home: str | None = None) -> Table:
         # as_frame=False with the liac-arff parser: numpy arrays and no pandas needed; categorical
         # columns come as category codes (NaN when missing), their names in bunch.categories.
         bunch = fetch_openml(data_id=OPENML_IDS[name], data_home=home, as_frame=False, parser="liac-arff")
-    except OSError as err:   # no network, OpenML down: say where the data would be cached
-        raise SystemExit(f"demo --dataset {name}: the download of OpenML dataset {OPENML_IDS[name]} failed ({err}); "
-                         f"once downloaded it is cached in {home or 'scikit-learn data home'}") from None
+    except OSError as err:   # no network, OpenML down: the first use needs the network
+        cache = home or "scikit-learn's data home"
+        raise SystemExit(f"demo --dataset {name}: downloading OpenML dataset {OPENML_IDS[name]} failed ({err}); the "
+                         f"first use needs the network, later ones read the cache in {cache}") from None
     return preprocess(f"{name} (OpenML {OPENML_IDS[name]})", bunch.data, bunch.target, list(bunch.feature_names),
                       bunch.categories or {})
 
