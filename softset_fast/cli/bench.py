@@ -335,7 +335,7 @@ def run_row(row: dict, device, budget: int, timing: dict, checks: dict) -> dict:
         if reason is not None:
             reason = f"unavailable: {reason}"
     elif provider in TORCHMETRICS_PROVIDERS and not torchmetrics_available():
-        reason = "unavailable: torchmetrics is not installed (pip install torchmetrics)"
+        reason = f"unavailable: torchmetrics is not installed ({extras.INSTALL})"
     need = estimated_memory(provider, n, t)
     if reason is None and need > budget:
         reason = f"would need {need / 1e9:.1f} GB (available {budget / 1e9:.1f} GB)"

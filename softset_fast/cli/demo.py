@@ -49,7 +49,7 @@ LOSSES = {
 @dataclass
 class Dataset:
     name: str
-    x: torch.Tensor        # [N, F] float32, standardised with the train split's statistics
+    x: torch.Tensor        # [N, F] float32, numeric columns standardised with the train split's statistics
     y: torch.Tensor        # [N] bool
     train: torch.Tensor    # index tensors of the 60 / 20 / 20 split (stratified for the OpenML datasets)
     val: torch.Tensor
