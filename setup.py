@@ -36,12 +36,17 @@ def _decide_cuda():
     return True, f"CUDA toolkit at {CUDA_HOME}, torch built with CUDA {torch.version.cuda}"
 
 
-def cuda_instances():
-    """The per-dtype kernel files, generated from csrc/cuda/instances.py's list into build/."""
-    spec = importlib.util.spec_from_file_location("softset_cuda_instances",
-                                                  os.path.join(ROOT, "csrc", "cuda", "instances.py"))
+def load_file(*path):
+    """A Python file of this tree as a module, without importing the package (which needs the extension)."""
+    spec = importlib.util.spec_from_file_location("softset_setup_" + path[-1][:-3], os.path.join(ROOT, *path))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def cuda_instances():
+    """The per-dtype kernel files, generated from csrc/cuda/instances.py's list into build/."""
+    module = load_file("csrc", "cuda", "instances.py")
     return [os.path.relpath(p, ROOT) for p in module.write(os.path.join(ROOT, "build", "cuda_instances"))]
 
 
@@ -86,9 +91,9 @@ def package_version():
     """0.1.0+pt213cpu / 0.1.0+pt213cu130: a wheel only works with the torch (and CUDA) it was built against."""
     if _flag("SOFTSET_FAST_NO_VERSION_LABEL") or "sdist" in sys.argv:
         return base_version()
-    major, minor = torch.__version__.split("+")[0].split(".")[:2]
-    cuda = "cu" + torch.version.cuda.replace(".", "") if _decide_cuda()[0] and torch.version.cuda else "cpu"
-    return f"{base_version()}+pt{major}{minor}{cuda}"
+    # The label's formula lives in softset_fast/_wheel.py, which the package's messages also use.
+    cuda = torch.version.cuda if _decide_cuda()[0] else None
+    return f"{base_version()}+{load_file('softset_fast', '_wheel.py').local_label(torch.__version__, cuda)}"
 
 
 def torch_requirement(version):

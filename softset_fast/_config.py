@@ -13,6 +13,7 @@ import sys
 import torch
 
 from ._version import __version__
+from ._wheel import install_hint
 from .backends.registry import BACKENDS, available_backends, unavailable_reason
 
 
@@ -42,8 +43,7 @@ def torch_mismatch(built: dict | None = None) -> str | None:
     if _major_minor(built["torch_version"]) == _major_minor(torch.__version__):
         return None
     return (f"softset_fast._C was built against torch {built['torch_version']} but torch {torch.__version__} "
-            f"is running; install the softset-fast wheel for this torch, or rebuild from source with "
-            f"`pip install --no-build-isolation .`")
+            f"is running; {install_hint(cuda=torch.version.cuda is not None)}")
 
 
 def _extension_cuda() -> tuple[str | None, str | None]:

@@ -1,13 +1,16 @@
-"""The command line: `python -m softset_fast demo --quick`, `bench --quick` and `info`.
+"""The command line: `python -m softset_fast demo --quick`, `bench --quick`, `info` and `--version`;
+the optional packages missing, and the progress bar.
 
 Each run's printed table and JSON are checked against numbers recomputed here,
 independently (scikit-learn / numpy), from the raw data the run returns.
 """
 import csv
+import io
 import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -15,8 +18,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
+import softset_fast
+from softset_fast._config import build_info
 from softset_fast.cli.main import main
 from softset_fast.cli.demo import read_csv
+from softset_fast.cli.progress import _PlainBar, progress_bar
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TAUS = [t / 10 for t in range(1, 10)]
@@ -203,3 +209,98 @@ def test_info(capsys):
     assert main(["info"]) == 0
     text = capsys.readouterr().out
     assert "reference" in text and "torch" in text
+
+
+def run_without(hidden, *args):
+    """The CLI in a process where `import name` fails for each name in ``hidden``; progress bar on."""
+    code = ("import sys\n"
+            f"for name in {list(hidden)!r}:\n"
+            "    sys.modules[name] = None   # `import name` now raises ImportError, as if not installed\n"
+            "from softset_fast.cli.main import main\n"
+            "sys.exit(main(sys.argv[1:]))\n")
+    result = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+HINT = 'pip install "softset_fast[bench]"'
+
+
+def test_demo_without_matplotlib(tmp_path):
+    out = tmp_path / "demo"
+    result = run_without(["matplotlib", "tqdm"], "demo", "--seeds", "1", "--epochs", "1", "--losses", "bce", "f1",
+                         "--out", str(out))
+    lines = result.stdout.splitlines()
+    # said first, before any work, and once
+    assert lines[0] == f"demo: matplotlib, tqdm not installed, so no demo.png; a plain progress bar (to add: {HINT})"
+    assert sum(HINT in line for line in lines) == 1
+    assert lines[-1].endswith(f"wrote {out / 'demo.json'}")
+    assert set(json.loads((out / "demo.json").read_text())["losses"]) == {"bce", "f1"}
+    assert not (out / "demo.png").exists()
+    # stderr is a pipe here: one progress line per update
+    assert "\r" not in result.stderr
+    progress = [line for line in result.stderr.splitlines() if line.startswith("demo:")]
+    assert [re.sub(r"\[.*\]", "[]", line) for line in progress] == ["demo: 1/2 [] loss=bce seed=0",
+                                                                   "demo: 2/2 [] loss=f1 seed=0"]
+
+
+def test_bench_without_matplotlib_and_torchmetrics(tmp_path):
+    out = tmp_path / "bench"
+    result = run_without(["matplotlib", "tqdm", "torchmetrics"], "bench", "--quick", "--suites", "step",
+                         "--n-values", "512", "--t-values", "9", "--n0", "512", "--threads", "1", "--no-progress",
+                         "--out", str(out))
+    lines = result.stdout.splitlines()
+    assert lines[0] == ("bench: matplotlib, tqdm, torchmetrics not installed, so no plots; a plain progress bar; "
+                        f"no torchmetrics comparison (to add: {HINT})")
+    assert sum(HINT in line for line in lines) == 1
+    rows = json.loads((out / "bench.json").read_text())["results"]
+    assert rows and all(r["status"] == "ok" for r in rows)
+    assert not any(r["provider"].startswith("torchmetrics") for r in rows)
+    assert not list(out.glob("*.png"))
+
+
+def test_version():
+    built = build_info()
+    expected = f"softset_fast {built['version'] if built else softset_fast.__version__}"
+    assert re.fullmatch(r"softset_fast \d+\.\d+\.\d+(\+pt\d+(cpu|cu\d+))?", expected)
+    commands = [[sys.executable, "-m", "softset_fast", "--version"]]
+    if shutil.which("softset-fast"):      # the console script, where the package is installed
+        commands.append(["softset-fast", "--version"])
+    for command in commands:
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                                env={**os.environ, "PYTHONPATH": ROOT})
+        assert (result.returncode, result.stdout) == (0, expected + "\n"), (command, result.stderr)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_plain_progress_bar_lines():
+    stream = io.StringIO()                  # not a terminal: a log file, a pipe, CI
+    bar = progress_bar(3, "demo", stream=stream)
+    assert isinstance(bar, _PlainBar)       # tqdm, installed or not, would join the updates with \r
+    with bar:
+        for loss in ("bce", "f1", "f2"):
+            bar.set_postfix_str(f"loss={loss}")
+            bar.update()
+    lines = stream.getvalue().split("\n")
+    assert lines[-1] == "" and "\r" not in stream.getvalue()
+    assert [re.sub(r"\[.*\]", "[]", line) for line in lines[:-1]] == [
+        "demo: 1/3 [] loss=bce", "demo: 2/3 [] loss=f1", "demo: 3/3 [] loss=f2"]
+
+
+def test_plain_progress_bar_on_a_terminal():
+    stream = _Terminal()
+    with _PlainBar(2, "bench", disable=False, stream=stream) as bar:
+        bar.update()
+        bar.update()
+    text = stream.getvalue()
+    assert text.count("\r") == 2 and text.endswith("\n") and text.count("\n") == 1
+    assert "bench: 2/2" in text.split("\r")[-1]
+    silent = io.StringIO()
+    with _PlainBar(2, "bench", disable=True, stream=silent) as bar:
+        bar.update()
+    assert silent.getvalue() == ""

@@ -11,9 +11,7 @@ import warnings
 
 import torch
 
-_REBUILD = ("rebuild the extension against this torch: `pip uninstall -y softset-fast && "
-            "SOFTSET_FAST_FORCE_CUDA=1 pip install --no-build-isolation -e .` with CUDA_HOME pointing to a "
-            "CUDA {want} toolkit")
+from .._wheel import install_hint
 
 
 def _format(version: int) -> str:
@@ -52,11 +50,10 @@ def _compute_mismatch() -> str | None:
     runtime = torch_cuda_version()
     if runtime is None:
         return (f"softset_fast._C was built with CUDA {_format(built)} but torch {torch.__version__} is a CPU build; "
-                "the CUDA kernels cannot run; " + _REBUILD.format(want="matching") +
-                " or install a CUDA build of torch")
+                f"the CUDA kernels cannot run; {install_hint(cuda=True)}")
     if built // 1000 != runtime // 1000:
         return (f"softset_fast._C was built with CUDA {_format(built)} but torch {torch.__version__} uses CUDA "
-                f"{torch.version.cuda}; " + _REBUILD.format(want=torch.version.cuda))
+                f"{torch.version.cuda}; {install_hint(cuda=True)}")
     return None
 
 

@@ -36,6 +36,7 @@ FUSED_AVERAGES = ("none", "macro", "micro", "weighted")
 
 from . import extension  # loads softset_fast._C when it is built
 from .._prepare import accumulation_dtype
+from .._wheel import install_hint
 
 # The extension registers the epilogue ops and soft_set_loss together; read once (torch.compile reads a bool).
 AVAILABLE = extension.extension_error is None and hasattr(torch.ops.softset_fast, "soft_set_loss")
@@ -102,6 +103,5 @@ def metric_loss_from_counts(counts: torch.Tensor, metric: str, average: str = "m
     Returns a 0-d tensor, or [C] for average="none"; counts' dtype.
     """
     if not AVAILABLE:
-        raise RuntimeError("torch.ops.softset_fast.metric_loss is not built; reinstall softset_fast from a checkout "
-                           "with `pip install --no-build-isolation -e .`")
+        raise RuntimeError(f"torch.ops.softset_fast.metric_loss is not built; {install_hint()}")
     return torch.ops.softset_fast.metric_loss(counts, metric, average, float(beta), float(zero_division))

@@ -13,9 +13,9 @@ import torch
 from . import reference
 from . import loss_op  # noqa: F401  (the fused loss ops' fake kernels)
 from .extension import extension_error
+from .._wheel import install_hint
 
 BACKENDS = ("reference", "cpu", "cuda", "triton")
-_HOW_TO_BUILD = "reinstall from a checkout with `pip install --no-build-isolation -e .`"
 
 
 _kernel_cache: dict[str, bool] = {}
@@ -54,13 +54,14 @@ def unavailable_reason(name: str) -> str | None:
         if _has_kernel("CPU"):
             return None
         detail = extension_error or "the op has no CPU kernel"
-        return f"the C++ extension softset_fast._C is not built ({detail}); {_HOW_TO_BUILD}"
+        return f"the C++ extension softset_fast._C is not built or did not load ({detail}); {install_hint()}"
     if name == "cuda":
         if _has_kernel("CUDA"):
             from . import cuda_check
             return cuda_check.mismatch()
-        return ("the extension was built without CUDA; install a CUDA build of torch and the CUDA toolkit, then "
-                "`SOFTSET_FAST_FORCE_CUDA=1 pip install --no-build-isolation -e .`")
+        problem = (f"softset_fast._C did not load ({extension_error})" if extension_error
+                   else "the extension was built without CUDA")
+        return f"{problem}; {install_hint(cuda=True)}"
     if name == "triton":
         return _triton_usable()
     raise ValueError(f"backend must be one of {('auto',) + BACKENDS}, got {name!r}")

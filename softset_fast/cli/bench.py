@@ -65,6 +65,7 @@ import torch
 
 import softset_fast as sf
 from softset_fast.backends.registry import BACKENDS, unavailable_reason
+from softset_fast.cli import extras
 from softset_fast.cli.progress import progress_bar
 
 DESCRIPTION = """\
@@ -292,11 +293,7 @@ def default_providers(device) -> list[str]:
 
 
 def torchmetrics_available() -> bool:
-    try:
-        import torchmetrics  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return extras.importable("torchmetrics")
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -338,7 +335,7 @@ def run_row(row: dict, device, budget: int, timing: dict, checks: dict) -> dict:
         if reason is not None:
             reason = f"unavailable: {reason}"
     elif provider in TORCHMETRICS_PROVIDERS and not torchmetrics_available():
-        reason = "unavailable: torchmetrics is not installed (pip install torchmetrics)"
+        reason = f"unavailable: torchmetrics is not installed ({extras.INSTALL})"
     need = estimated_memory(provider, n, t)
     if reason is None and need > budget:
         reason = f"would need {need / 1e9:.1f} GB (available {budget / 1e9:.1f} GB)"
@@ -732,13 +729,9 @@ STEP_COST_CSV_FIELDS = ("suite", "provider", "n", "t", "sweep", "status", "check
                         "q20_ms", "q80_ms", "fused_ratio")
 
 
-def plot_step_cost(rows: list[dict], out: str, t0: int) -> str | None:
+def plot_step_cost(rows: list[dict], out: str, t0: int) -> str:
     """step_cost_vs_N.png: time per step and time per sample vs N (log-log), one line per provider."""
-    try:
-        import matplotlib
-    except ImportError:
-        print("step-cost: matplotlib is not installed, no plot (pip install matplotlib)")
-        return None
+    import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     selected = [r for r in rows if r.get("median_ms") is not None and r["sweep"] == "N"]
@@ -858,7 +851,7 @@ def run_step_cost(args, device, budget: int, info: dict) -> dict:
               {"forward": forward, "backward": backward, "count": operations},
               "targets": targets, "results": rows}
     json_path, csv_path = write_results(args.out, "step_cost", result, rows, STEP_COST_CSV_FIELDS)
-    png = plot_step_cost(rows, args.out, t0)
+    png = plot_step_cost(rows, args.out, t0) if args.plots else None
     print(f"\n{seconds:.1f} s (load average {' '.join(f'{x:.2f}' for x in load_after)}); wrote {json_path}, "
           f"{csv_path}" + (f", {png}" if png else ""))
     result["failed"] = sum(r.get("check", "").startswith("FAILED") for r in rows)
@@ -928,8 +921,8 @@ def run_rows(args, device, budget: int, info: dict) -> dict:
                                           "timing": timing},
               "seconds": seconds, "results": rows}
     json_path, csv_path = write_results(args.out, "bench", result, rows, CSV_FIELDS)
-    pngs = plot(rows, args.out)
-    print(f"\n{seconds:.1f} s; wrote {json_path}, {csv_path}, {', '.join(pngs)}")
+    pngs = plot(rows, args.out) if args.plots else []
+    print(f"\n{seconds:.1f} s; wrote " + ", ".join([json_path, csv_path] + pngs))
     failed = [r for r in rows if r.get("check", "").startswith("FAILED")]
     if failed:
         print(f"{len(failed)} rows FAILED their correctness check", file=sys.stderr)
@@ -969,5 +962,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    needs = {"matplotlib": "no plots", "tqdm": "a plain progress bar"}
+    if "step" in args.suites and (args.providers is None or set(args.providers) & set(TORCHMETRICS_PROVIDERS)):
+        needs["torchmetrics"] = "no torchmetrics comparison"
+    args.plots = "matplotlib" not in extras.missing("bench", needs)
     result = run(args)
     return 1 if result["failed"] else 0

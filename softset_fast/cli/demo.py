@@ -7,7 +7,9 @@ F1, accuracy, precision and recall averaged over τ = 0.1, …, 0.9 with HARD co
 over seeds.
 
 The default dataset is generated deterministically in plain torch (no download);
-``--csv PATH --label-col NAME`` trains on the user's numeric CSV instead.
+``--dataset mammography | adult | creditcard`` trains on one of the paper's public datasets,
+downloaded from OpenML on first use (datasets.py), ``--csv PATH --label-col NAME`` on the
+user's numeric CSV.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from torch import nn
 
 import softset_fast as sf
 from softset_fast.backends.registry import resolve_backend, unavailable_reason
+from softset_fast.cli import datasets, extras
 from softset_fast.cli.progress import progress_bar
 
 REPORTED = ("f1", "accuracy", "auroc", "precision", "recall")
@@ -46,9 +49,9 @@ LOSSES = {
 @dataclass
 class Dataset:
     name: str
-    x: torch.Tensor        # [N, F] float32, standardised with the train split's statistics
+    x: torch.Tensor        # [N, F] float32, numeric columns standardised with the train split's statistics
     y: torch.Tensor        # [N] bool
-    train: torch.Tensor    # index tensors of the 60 / 20 / 20 split
+    train: torch.Tensor    # index tensors of the 60 / 20 / 20 split (stratified for the OpenML datasets)
     val: torch.Tensor
     test: torch.Tensor
 
@@ -100,13 +103,27 @@ def read_csv(path: str, label_col: str):
     return table[:, keep], labels.bool()
 
 
-def split_and_standardise(name: str, x: torch.Tensor, y: torch.Tensor, seed: int = 0) -> Dataset:
-    """A fixed 60 / 20 / 20 split (the same for every training seed), features standardised on train."""
-    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
-    n_train, n_val = int(0.6 * len(y)), int(0.2 * len(y))
-    train, val, test = order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:]
-    mean, std = x[train].mean(0), x[train].std(0).clamp_min(1e-12)
-    return Dataset(name, (x - mean) / std, y, train, val, test)
+def split_and_standardise(name: str, x: torch.Tensor, y: torch.Tensor, seed: int = 0, numeric: int | None = None,
+                          stratify: bool = False) -> Dataset:
+    """A fixed 60 / 20 / 20 split (the same for every training seed); the first ``numeric`` features (default:
+    all) standardised with the train split's statistics, the others (one-hot) kept as they are.
+
+    ``stratify``: split the positives and the negatives 60 / 20 / 20 each, so that every split has the
+    dataset's positive rate (with 0.17 % positives a plain split can leave a split nearly without any).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    groups = [y.nonzero().squeeze(1), (~y).nonzero().squeeze(1)] if stratify else [torch.arange(len(y))]
+    splits = ([], [], [])
+    for group in groups:
+        order = group[torch.randperm(len(group), generator=generator)]
+        n_train, n_val = int(0.6 * len(order)), int(0.2 * len(order))
+        for split, part in zip(splits, (order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:])):
+            split.append(part)
+    train, val, test = (torch.cat(split) for split in splits)
+    numeric = x.shape[1] if numeric is None else numeric
+    mean, std = x[train][:, :numeric].mean(0), x[train][:, :numeric].std(0).clamp_min(1e-12)
+    x = torch.cat([(x[:, :numeric] - mean) / std, x[:, numeric:]], dim=1)
+    return Dataset(name, x, y, train, val, test)
 
 
 def make_model(features: int, hidden: int = 64) -> nn.Module:
@@ -205,17 +222,26 @@ def plot(result: dict, path: str) -> None:
     plt.close(figure)
 
 
-def run(args: argparse.Namespace) -> dict:
-    device = torch.device(args.device)
+def load_data(args: argparse.Namespace) -> Dataset:
+    """The dataset the options name, split and standardised."""
     if args.csv:
         if not args.label_col:
             raise SystemExit("demo: --csv needs --label-col NAME")
         x, y = read_csv(args.csv, args.label_col)
-        name = os.path.basename(args.csv)
-    else:
+        return split_and_standardise(os.path.basename(args.csv), x, y, seed=args.data_seed)
+    if args.dataset == "synthetic":
         x, y = synthetic_data(seed=args.data_seed)
-        name = "synthetic (6000 samples, 16 features, 10% positive)"
-    data = split_and_standardise(name, x, y, seed=args.data_seed)
+        return split_and_standardise("synthetic (6000 samples, 16 features, 10% positive)", x, y, seed=args.data_seed)
+    table = datasets.load(args.dataset, args.data_home)
+    name = (f"{table.name}: {len(table.y)} samples, {table.numeric} numeric + {table.x.shape[1] - table.numeric} "
+            f"one-hot features, positive class {table.positive!r}")
+    return split_and_standardise(name, table.x, table.y, seed=args.data_seed, numeric=table.numeric, stratify=True)
+
+
+def run(args: argparse.Namespace, plots: bool = True) -> dict:
+    device = torch.device(args.device)
+    data = load_data(args)
+    name = data.name
     seeds = list(range(args.seeds))
     losses = args.losses
     with warnings.catch_warnings():  # the header below names the backend and why
@@ -267,15 +293,23 @@ def run(args: argparse.Namespace) -> dict:
     json_path, png_path = os.path.join(args.out, "demo.json"), os.path.join(args.out, "demo.png")
     with open(json_path, "w") as handle:
         json.dump(result, handle)
-    plot(result, png_path)
-    print(f"\n{result['seconds']:.1f} s; wrote {json_path} and {png_path}")
+    if plots:
+        plot(result, png_path)
+    print(f"\n{result['seconds']:.1f} s; wrote {json_path}" + (f" and {png_path}" if plots else ""))
     return result
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="2 seeds, 15 epochs: under a minute")
-    parser.add_argument("--csv", metavar="PATH", help="train on this CSV (numeric columns, header row) instead")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--dataset", default="synthetic", choices=["synthetic", *datasets.OPENML_IDS],
+                        help="synthetic: the embedded dataset (default); the others: the paper's public datasets, "
+                             "downloaded from OpenML on first use (needs scikit-learn), split 60/20/20 stratified")
+    source.add_argument("--csv", metavar="PATH", help="train on this CSV (numeric columns, header row) instead")
     parser.add_argument("--label-col", metavar="NAME", help="the 0/1 label column of --csv")
+    parser.add_argument("--data-home", metavar="PATH",
+                        help=f"cache folder of --dataset downloads (default: ${datasets.DATA_HOME_ENV}, else "
+                             "scikit-learn's data home, ~/scikit_learn_data)")
     parser.add_argument("--out", default=os.path.join("out", "demo"), help="folder for demo.json and demo.png")
     parser.add_argument("--seeds", type=int, help="training seeds (default 3; --quick 2)")
     parser.add_argument("--epochs", type=int, help="maximum epochs (default 60; --quick 15)")
@@ -300,5 +334,6 @@ def main(args: argparse.Namespace) -> int:
         raise SystemExit("demo: --seeds and --epochs must be >= 1")
     if args.threads:
         torch.set_num_threads(args.threads)
-    run(args)
+    missing = extras.missing("demo", {"matplotlib": "no demo.png", "tqdm": "a plain progress bar"})
+    run(args, plots="matplotlib" not in missing)
     return 0

@@ -1,4 +1,4 @@
-"""Command line: ``python -m softset_fast {demo,bench,info}`` (also installed as ``softset-fast``)."""
+"""Command line: ``python -m softset_fast {demo,bench,info,--version}`` (also installed as ``softset-fast``)."""
 from __future__ import annotations
 
 import argparse
@@ -12,11 +12,20 @@ def info() -> int:
     return 0
 
 
+def version() -> str:
+    """'softset_fast 0.1.0+pt213cpu': the build's labelled version, or the plain one for an unbuilt checkout."""
+    from softset_fast import __version__
+    from softset_fast._config import build_info
+    built = build_info()
+    return f"softset_fast {built['version'] if built else __version__}"
+
+
 def main(argv: list[str] | None = None) -> int:
     from . import bench, demo
 
     parser = argparse.ArgumentParser(prog="python -m softset_fast",
                                      description="softset_fast: soft-set confusion-matrix metrics as losses")
+    parser.add_argument("--version", action="version", version=version())
     commands = parser.add_subparsers(dest="command", required=True)
     demo.add_arguments(commands.add_parser(
         "demo", help="train an MLP with BCE and the F1 / accuracy / AUROC / F2 losses (Tsoi et al. §5.1)"))
