@@ -36,7 +36,7 @@ def test_auto_picks_cuda():
 
 
 def test_cuda_version_matches_torch():
-    from softset_fast import _cuda_check
+    from softset_fast.backends import cuda_check as _cuda_check
     assert _cuda_check.extension_cuda_version() is not None
     assert _cuda_check.mismatch() is None
 
