@@ -7,7 +7,10 @@ reference on a smaller N. "%copy" counts the minimal bytes: the forward reads pr
 (4 B) and target (1 B); the backward reads them again and writes the gradient (4 B):
 14 B per element, over the measured device-to-device copy bandwidth (torch clone,
 bytes read + written). The reference runs at a smaller N (it is O(N·T) in memory)
-and is compared at that N as a ratio.
+and is compared at that N as a ratio. The step-cost section counts the kernel launches
+(kernels, memsets, copies) of one F1-loss step with default arguments and the host gap
+(CUDA-event time minus device time) at N = 2^24 and 2^16, for the fused backends and the
+reference.
 
     python benchmarks/gpu_bench.py --out DIR [--n-log2 26] [--repeat 20]
 """
@@ -28,13 +31,12 @@ from softset_fast.backends.registry import unavailable_reason  # noqa: E402
 from softset_fast.cli.bench import measure_time  # noqa: E402
 
 CASES = [("linear", 9), ("linear", 1000), ("step", 9), ("step", 1000), ("sigmoid", 9)]
-# SOFTSET_FAST_TRITON_VARIANT: v2 (default) and the first version v1, the latter on the linear cases only.
-TRITON_VARIANTS = ("v2", "v1")
-VARIANT_ENV = {"triton": "SOFTSET_FAST_TRITON_VARIANT"}
+STEP_COST_SIZES = (24, 16)  # log2 N of the step-cost section
 
 
-def kernel_times(fn, calls: int = 5, top: int = 4) -> tuple[float, list[tuple[str, float]]]:
-    """Device time per call summed over every kernel/memset/memcpy (torch.profiler), and the top entries (ms)."""
+def kernel_times(fn, calls: int = 5, top: int = 4) -> tuple[float, list[tuple[str, float]], float]:
+    """Device time per call summed over every kernel/memset/memcpy (torch.profiler), the top entries (ms),
+    and the device operations (launches) per call."""
     from torch.profiler import ProfilerActivity, profile
     fn()
     torch.cuda.synchronize()
@@ -42,15 +44,16 @@ def kernel_times(fn, calls: int = 5, top: int = 4) -> tuple[float, list[tuple[st
         for _ in range(calls):
             fn()
         torch.cuda.synchronize()
-    rows = []
+    rows, launches = [], 0
     for ev in prof.key_averages():
         us = getattr(ev, "self_device_time_total", None)
         if us is None:
             us = getattr(ev, "self_cuda_time_total", 0.0)
         if us > 0:
             rows.append((ev.key, us / 1e3 / calls))
+            launches += ev.count
     rows.sort(key=lambda r: -r[1])
-    return sum(r[1] for r in rows), rows[:top]
+    return sum(r[1] for r in rows), rows[:top], launches / calls
 
 
 def short_name(name: str) -> str:
@@ -71,10 +74,11 @@ def copy_bandwidth(repeat: int) -> float:
     return 2 * x.numel() * 4 / (ms * 1e-3)
 
 
-def loss_step(backend: str, preds: torch.Tensor, target: torch.Tensor, approx: str, thresholds: int):
+def loss_step(backend: str, preds: torch.Tensor, target: torch.Tensor, approx: str, thresholds: int,
+              validate_args: bool = False):
     def run():
         loss = softset_fast.f1_loss(preds, target, approx=approx, thresholds=thresholds, backend=backend,
-                                    validate_args=False)
+                                    validate_args=validate_args)
         (grad,) = torch.autograd.grad(loss, preds)
         return loss, grad
     return run
@@ -93,6 +97,29 @@ def check(backend: str, approx: str, thresholds: int) -> str:
     except AssertionError as err:
         return "MISMATCH: " + str(err).splitlines()[0]
     return "ok"
+
+
+def step_cost(backends: list[str], repeat: int) -> list[dict]:
+    """Launches per F1-loss step (default arguments: linear, T = 9, validate_args=True) and the host gap,
+    event time minus device time, at each of STEP_COST_SIZES."""
+    rows = []
+    for n_log2 in STEP_COST_SIZES:
+        preds = torch.rand(2**n_log2, device="cuda", requires_grad=True)
+        target = torch.rand(2**n_log2, device="cuda") > 0.6
+        for backend in backends:
+            if unavailable_reason(backend) is not None:
+                continue
+            row = {"backend": backend, "N": 2**n_log2}
+            try:
+                step_fn = loss_step(backend, preds, target, "linear", 9, validate_args=True)
+                ms = statistics.median(event_times(step_fn, repeat))
+                kernel_ms, _, launches = kernel_times(step_fn)
+                row.update(ms=ms, kernel_ms=kernel_ms, launches=launches, gap_pct=100 * (ms - kernel_ms) / ms)
+            except Exception as err:  # one failing backend must not hide the others
+                row["error"] = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return rows
 
 
 def main() -> int:
@@ -121,36 +148,31 @@ def main() -> int:
             print(f"{backend}: unavailable ({reason})", flush=True)
             rows.append({"backend": backend, "status": f"unavailable: {reason}"})
             continue
-        variants = {"triton": TRITON_VARIANTS}.get(backend, (None,))
         for deterministic in (False, True) if backend == "cuda" else (False,):
             for approx, thresholds in CASES:
                 if deterministic and thresholds > 100:
                     continue  # the fixed-order path is O(N·T): only the small grid is of interest
-                for variant in variants:
-                    if backend == "triton" and variant == "v1" and approx != "linear":
-                        continue
-                    name = backend + ("-det" if deterministic else "") + (f"[{variant}]" if variant else "")
-                    if variant is not None:
-                        os.environ[VARIANT_ENV[backend]] = variant
-                    torch.use_deterministic_algorithms(deterministic)
-                    row = {"backend": name, "approx": approx, "T": thresholds, "N": n}
-                    try:
-                        row["check"] = check(backend, approx, thresholds)
-                        step_fn = loss_step(backend, preds, target, approx, thresholds)
-                        ms = statistics.median(event_times(step_fn, args.repeat))
-                        row.update(ms=ms, pct_copy=100 * floor_ms / ms)
-                        try:  # a profiler problem must not hide the timing
-                            kernel_ms, top = kernel_times(step_fn)
-                            row.update(kernel_ms=kernel_ms, top=[(short_name(k), round(v, 4)) for k, v in top])
-                        except Exception as err:
-                            row["top"] = [(f"profiler {type(err).__name__}", 0.0)]
-                    except Exception as err:  # keep going: one failing case must not hide the others
-                        row["check"] = f"ERROR {type(err).__name__}: {str(err).splitlines()[0][:200]}"
-                    finally:
-                        torch.use_deterministic_algorithms(False)
-                        os.environ.pop("SOFTSET_FAST_TRITON_VARIANT", None)
-                    print(json.dumps(row), flush=True)
-                    rows.append(row)
+                name = backend + ("-det" if deterministic else "")
+                torch.use_deterministic_algorithms(deterministic)
+                row = {"backend": name, "approx": approx, "T": thresholds, "N": n}
+                try:
+                    row["check"] = check(backend, approx, thresholds)
+                    step_fn = loss_step(backend, preds, target, approx, thresholds)
+                    ms = statistics.median(event_times(step_fn, args.repeat))
+                    row.update(ms=ms, pct_copy=100 * floor_ms / ms)
+                    try:  # a profiler problem must not hide the timing
+                        kernel_ms, top, _ = kernel_times(step_fn)
+                        row.update(kernel_ms=kernel_ms, top=[(short_name(k), round(v, 4)) for k, v in top])
+                    except Exception as err:
+                        row["top"] = [(f"profiler {type(err).__name__}", 0.0)]
+                except Exception as err:  # keep going: one failing case must not hide the others
+                    row["check"] = f"ERROR {type(err).__name__}: {str(err).splitlines()[0][:200]}"
+                finally:
+                    torch.use_deterministic_algorithms(False)
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+
+    step_rows = step_cost(backends + ["reference"], args.repeat)
 
     # The reference at a smaller N, with the fused backends at that N for the ratio.
     n_ref = 2**args.ref_n_log2
@@ -200,6 +222,14 @@ def main() -> int:
         for approx in ("linear", "step"):
             if (approx, 9) in by and (approx, 1000) in by:
                 lines.append(f"\n{backend} {approx}: T=1000 / T=9 = {by[(approx, 1000)]['ms'] / by[(approx, 9)]['ms']:.2f}x")
+    lines += ["", "## Step cost: launches per F1-loss step (default arguments, T = 9) and host gap",
+              "", "| backend | N | ms (median) | device ms | host gap | launches per step |", "| --- | --- | --- | --- | --- | --- |"]
+    for r in step_rows:
+        if "error" in r:
+            lines.append(f"| {r['backend']} | {r['N']} | {r['error']} | | | |")
+        else:
+            lines.append(f"| {r['backend']} | 2^{r['N'].bit_length() - 1} | {r['ms']:.3f} | {r['kernel_ms']:.3f} | "
+                         f"{r['gap_pct']:.0f} % | {r['launches']:.0f} |")
     for r in ratios:
         lines.append(f"\n{r['backend']} vs reference, {r['approx']} T={r['T']}, N=2^{args.ref_n_log2}: "
                      f"{r['ref_ms']:.2f} ms / {r['ms']:.3f} ms = {r['speedup']:.0f}x")
@@ -208,7 +238,7 @@ def main() -> int:
         f.write(table)
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump({"card": card, "torch": torch.__version__, "copy_bandwidth": bandwidth, "rows": rows,
-                   "reference_ratios": ratios}, f, indent=1)
+                   "reference_ratios": ratios, "step_cost": step_rows}, f, indent=1)
     print(table, flush=True)
     return 0
 
