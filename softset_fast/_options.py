@@ -136,15 +136,13 @@ def check_absent(ignore_absent_classes, task: str, average: str) -> None:
 
 def check_loss_options(*, average, classes, class_weight, ignore_absent_classes, thresholds, approx, delta, k,
                        task, num_classes, ignore_index, multidim_average, from_logits, backend, validate_args,
-                       sync_dist, construction=True, **_ignored) -> dict:
-    """Every option of a loss that can be checked without the data; returns the normalised
-    average, classes and class_weight. Run at module construction and at each call (where the
-    call's own preparation, _prepare.resolve, checks the counting options and the grid)."""
-    if construction:
-        check_options(approx, delta, k, task, multidim_average)
-        if not isinstance(thresholds, torch.Tensor) or thresholds.device.type == "cpu":
-            grid_for(thresholds, approx, float(delta), "cpu")   # the grid's checks (cached for Python grids)
-    for name, value in (("from_logits", from_logits), ("validate_args", validate_args), ("sync_dist", sync_dist)):
+                       sync_dist, **_ignored) -> dict:
+    """Every option of a loss module that can be checked without the data (at construction, so that
+    a bad one fails there and not at the first forward); returns the normalised class options."""
+    check_options(approx, delta, k, task, multidim_average)
+    if not isinstance(thresholds, torch.Tensor) or thresholds.device.type == "cpu":
+        grid_for(thresholds, approx, float(delta), "cpu")   # the grid's checks (cached for Python grids)
+    for name, value in (("from_logits", from_logits), ("validate_args", validate_args)):
         check_bool(name, value)
     if not isinstance(backend, str) or backend not in BACKEND_NAMES:
         raise ValueError(f"backend must be one of {BACKEND_NAMES}, got {backend!r}")
@@ -153,6 +151,17 @@ def check_loss_options(*, average, classes, class_weight, ignore_absent_classes,
         raise ValueError(f"num_classes must be a positive int or None, got {num_classes!r}")
     if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
         raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
+    return check_class_options(average, classes, class_weight, ignore_absent_classes, task, num_classes,
+                               validate_args, sync_dist)
+
+
+def check_class_options(average, classes, class_weight, ignore_absent_classes, task, num_classes, validate_args,
+                        sync_dist) -> dict:
+    """The options a loss call checks itself (_prepare.resolve checks the others): the average and the
+    class options, normalised. The common call (built-in average, no class options) costs a few tests."""
+    check_bool("sync_dist", sync_dist)
+    if classes is None and class_weight is None and ignore_absent_classes is False and average in AVERAGES:
+        return dict(average=average, classes=None, class_weight=None)
     average = check_average(average, task)
     check_absent(ignore_absent_classes, task, average)
     return dict(average=average, classes=check_classes(classes, task, num_classes),

@@ -21,7 +21,8 @@ from torch import nn
 
 from . import metrics as _metrics
 from ._options import (LOSS_OPTIONS, MODULE_OPTIONS, Approx, Average, Backend, ClassWeight, MultidimAverage, Task,
-                       Thresholds, check_loss_options, check_metric_kwargs, document, pick, strict_keywords)
+                       Thresholds, check_class_options, check_loss_options, check_metric_kwargs, document, pick,
+                       strict_keywords)
 from ._prepare import resolve, to_op_layout
 from .backends.registry import counts_function, fused_loss_runs, resolve_backend
 from .confusion import counts_of_prepared, op_counts
@@ -33,8 +34,6 @@ __all__ = ["metric_loss", "fbeta_loss", "f1_loss", "accuracy_loss", "auroc_loss"
            "AccuracyLoss", "AUROCLoss", "StepGradientWarning"]
 
 Metric = Union[str, Callable[..., torch.Tensor]]
-_LAYOUT_KEYS = ("thresholds", "approx", "delta", "k", "task", "num_classes", "weight", "ignore_index",
-                "multidim_average", "from_logits", "validate_args")
 
 
 class StepGradientWarning(UserWarning):
@@ -75,18 +74,21 @@ def _resolve_metric(metric) -> Callable:
     raise ValueError(f"metric must be one of {sorted(_metrics.METRICS)} or a callable on the counts, got {metric!r}")
 
 
+# The keywords each built-in metric takes besides the counts and average (read once: signature() is slow).
+_METRIC_KEYWORDS = {name: frozenset(inspect.signature(function).parameters) - {"cm", "average"}
+                    for name, function in _metrics.METRICS.items()}
+
+
 def _checked_metric_kwargs(metric, metric_kwargs) -> dict:
     """metric_kwargs as a dict, checked: a built-in metric must accept each keyword."""
-    if metric_kwargs is not None and not isinstance(metric_kwargs, Mapping):
+    if metric_kwargs is not None and not isinstance(metric_kwargs, (dict, Mapping)):  # dict first: fast
         raise TypeError(f"metric_kwargs must be a dict of keywords or None, got {metric_kwargs!r}")
     kwargs = dict(metric_kwargs or {})
     check_metric_kwargs(kwargs)
-    if isinstance(metric, str):
-        accepted = set(inspect.signature(_metrics.METRICS[metric]).parameters) - {"cm", "average"}
-        unknown = sorted(set(kwargs) - accepted)
-        if unknown:
-            raise TypeError(f"metric_kwargs {unknown} are not keywords of metric {metric!r}; it takes "
-                            f"{sorted(accepted)}")
+    unknown = sorted(set(kwargs) - _METRIC_KEYWORDS[metric]) if isinstance(metric, str) else []
+    if unknown:
+        raise TypeError(f"metric_kwargs {unknown} are not keywords of metric {metric!r}; it takes "
+                        f"{sorted(_METRIC_KEYWORDS[metric])}")
     return kwargs
 
 
@@ -121,9 +123,12 @@ def metric_loss(preds: torch.Tensor, target: torch.Tensor, metric: Metric = "f1"
     """
     function = _resolve_metric(metric)
     kwargs = _checked_metric_kwargs(metric, metric_kwargs)
-    checked = check_loss_options(**pick(locals(), LOSS_OPTIONS), construction=False)
+    checked = check_class_options(average, classes, class_weight, ignore_absent_classes, task, num_classes,
+                                  validate_args, sync_dist)
     average, classes, class_weight = checked["average"], checked["classes"], checked["class_weight"]
-    layout = resolve(preds, target, **pick(locals(), _LAYOUT_KEYS))
+    layout = resolve(preds, target, thresholds=thresholds, approx=approx, delta=delta, k=k, task=task,
+                     num_classes=num_classes, weight=weight, ignore_index=ignore_index,
+                     multidim_average=multidim_average, from_logits=from_logits, validate_args=validate_args)
     _warn_if_step(layout.approx, preds)
     backend = resolve_backend(backend, layout.preds.device)
     class_control = classes is not None or class_weight is not None or ignore_absent_classes
@@ -137,6 +142,9 @@ def metric_loss(preds: torch.Tensor, target: torch.Tensor, metric: Metric = "f1"
         return 1 - _metric_values(function, counts, kwargs, None).mean()
     return _class_loss(counts, function, kwargs, task_average, layout.samplewise, classes, class_weight,
                        ignore_absent_classes)
+
+
+_metric_loss = metric_loss.__wrapped__  # for the thin losses: their own keywords are checked already
 
 
 def _check_class_options(classes, class_weight, num_classes: int) -> None:
@@ -235,7 +243,7 @@ def fbeta_loss(preds: torch.Tensor, target: torch.Tensor, beta: float = 1.0, *, 
         >>> sf.fbeta_loss(preds, target, beta=2.0)
         tensor(0.4043)
     """
-    return metric_loss(preds, target, "fbeta", metric_kwargs={"beta": beta, "zero_division": zero_division},
+    return _metric_loss(preds, target, "fbeta", metric_kwargs={"beta": beta, "zero_division": zero_division},
                        **pick(locals(), LOSS_OPTIONS))
 
 
@@ -260,7 +268,7 @@ def f1_loss(preds: torch.Tensor, target: torch.Tensor, *, zero_division: float =
         >>> sf.f1_loss(preds, target, task="multilabel")
         tensor(0.3288)
     """
-    return metric_loss(preds, target, "f1", metric_kwargs={"zero_division": zero_division},
+    return _metric_loss(preds, target, "f1", metric_kwargs={"zero_division": zero_division},
                        **pick(locals(), LOSS_OPTIONS))
 
 
@@ -284,7 +292,7 @@ def accuracy_loss(preds: torch.Tensor, target: torch.Tensor, *, zero_division: f
         >>> sf.accuracy_loss(logits, torch.tensor([1, 0, 1, 0, 0]), from_logits=True)
         tensor(0.3982)
     """
-    return metric_loss(preds, target, "accuracy", metric_kwargs={"zero_division": zero_division},
+    return _metric_loss(preds, target, "accuracy", metric_kwargs={"zero_division": zero_division},
                        **pick(locals(), LOSS_OPTIONS))
 
 
@@ -308,7 +316,7 @@ def auroc_loss(preds: torch.Tensor, target: torch.Tensor, *, zero_division: floa
         >>> sf.auroc_loss(preds, torch.tensor([1, 0, 1, 0, 0]), thresholds=99)
         tensor(0.3317)
     """
-    return metric_loss(preds, target, "auroc", metric_kwargs={"zero_division": zero_division},
+    return _metric_loss(preds, target, "auroc", metric_kwargs={"zero_division": zero_division},
                        **pick(locals(), LOSS_OPTIONS))
 
 
@@ -361,8 +369,8 @@ class SoftSetLoss(nn.Module):
         self.register_buffer("class_weight", checked["class_weight"], persistent=False)
 
     def forward(self, preds: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        return metric_loss(preds, target, self.metric, metric_kwargs=self.metric_kwargs, weight=weight,
-                           class_weight=self.class_weight, **self.options)
+        return _metric_loss(preds, target, self.metric, metric_kwargs=self.metric_kwargs, weight=weight,
+                            class_weight=self.class_weight, **self.options)
 
     def extra_repr(self) -> str:
         """Every constructor argument that differs from its default."""
