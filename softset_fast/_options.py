@@ -186,8 +186,9 @@ def strict_keywords(function):
             if not unknown:
                 raise
             name = function.__qualname__.removesuffix(".__init__")
+            hint = "; a loss module takes weight in forward(preds, target, weight)" if "weight" in unknown else ""
             raise TypeError(f"{name}() got unexpected keyword argument(s) {unknown}; valid keywords: "
-                            f"{', '.join(valid)}") from None
+                            f"{', '.join(valid)}{hint}") from None
     return checked
 
 

@@ -13,6 +13,7 @@ import softset_fast as sf
 from softset_fast import _grid, _options, _prepare, losses, metrics
 from softset_fast.backends.registry import fused_loss_runs
 from conftest import FUSED_BACKENDS, backend_device, skip_unless_runs
+from test_backends import make_inputs
 
 ref = sf.reference.soft_confusion_matrix
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -176,6 +177,11 @@ def test_unknown_keyword_is_named_with_the_valid_ones(make):
         make()
 
 
+def test_weight_at_construction_points_to_forward():
+    with pytest.raises(TypeError, match=r"\['weight'\].*takes weight in forward\(preds, target, weight\)"):
+        sf.FBetaLoss(weight=torch.ones(3))
+
+
 def test_other_type_errors_pass_through_unchanged():
     with pytest.raises(TypeError, match="preds must be a torch.Tensor"):
         sf.fbeta_loss([0.5], torch.ones(1))
@@ -198,13 +204,7 @@ def test_metric_zero_division_is_checked():
 # ---- 2. average="none": per-class losses on every path ---------------------------------------------
 
 def _case(task, dtype, n=37, classes=5, length=3):
-    if task == "multilabel":
-        preds = torch.rand(n, classes, length, dtype=torch.float64)
-        target = torch.rand(n, classes, length) < 0.3
-    else:
-        preds = torch.rand(n, classes, length, dtype=torch.float64).softmax(1)
-        target = torch.randint(0, classes, (n, length))
-    return preds.to(dtype), target
+    return make_inputs(task, n, dtype, classes=classes, length=length)
 
 
 def _reference_per_class(preds, target, metric, **kwargs):
