@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from typing import Literal, Sequence, Union
+from typing import Literal, Sequence, Union, get_args
 
 import torch
 
@@ -21,13 +21,13 @@ from ._prepare import check_bool, check_options
 Approx = Literal["linear", "sigmoid", "step"]
 Task = Literal["binary", "multilabel", "multiclass"]
 MultidimAverage = Literal["global", "samplewise"]
-Average = Literal["macro", "micro", "weighted", "none"]
+Average = Literal["none", "macro", "micro", "weighted"]
 Backend = Literal["auto", "reference", "cpu", "cuda", "triton"]
 Thresholds = Union[None, int, Sequence[float], torch.Tensor]
 ClassWeight = Union[torch.Tensor, Sequence[float], None]
 
-AVERAGES = ("none", "macro", "micro", "weighted")
-BACKEND_NAMES = ("auto", "reference", "cpu", "cuda", "triton")
+AVERAGES = get_args(Average)
+BACKEND_NAMES = get_args(Backend)
 
 # soft_confusion_matrix's keywords, in its signature's order.
 CONFUSION_OPTIONS = ("thresholds", "approx", "delta", "k", "task", "num_classes", "weight", "ignore_index",
