@@ -218,9 +218,10 @@ OPTION_DOCS = {
                     "the loss is Σ_c w_c·loss_c / Σ_c w_c over the classes in the average.",
     "ignore_absent_classes": "leave out of the macro average each class with no positives in the\n"
                              "batch (tp + fn = 0; per sample with multidim_average=\"samplewise\"), whose\n"
-                             "loss is a constant without gradient. Default False, as torchmetrics; True is\n"
-                             "like segmentation_models_pytorch's Dice / Jaccard losses, but the mean is over\n"
-                             "the present classes only. A batch with no class present gives a loss of 0.",
+                             "F1 / Jaccard loss is a constant 1 without gradient. Default False, as\n"
+                             "torchmetrics; True is like segmentation_models_pytorch's Dice / Jaccard losses,\n"
+                             "but the mean is over the present classes only. A batch with no class present\n"
+                             "gives a loss of 0.",
     "thresholds": "None (default: 0.1, 0.2, …, 0.9), an int T (T evenly spaced points in (0, 1)),\n"
                   "a list or a 1-D tensor, strictly ascending.",
     "approx": "the step's approximation: \"linear\" (default; paper Eq. 5, parameter ``delta``),\n"

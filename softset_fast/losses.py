@@ -133,7 +133,7 @@ def metric_loss(preds: torch.Tensor, target: torch.Tensor, metric: Metric = "f1"
     backend = resolve_backend(backend, layout.preds.device)
     class_control = classes is not None or class_weight is not None or ignore_absent_classes
     if class_control:
-        _check_class_options(classes, class_weight, layout.classes)
+        _check_against_classes(classes, class_weight, layout.classes)
     task_average = average if layout.task != "binary" else "macro"
     if not class_control and fused_loss_runs(backend, layout.preds.device) and _fusable(metric, kwargs):
         return _fused_loss(layout, metric, task_average, kwargs, sync_dist, process_group)
@@ -147,7 +147,7 @@ def metric_loss(preds: torch.Tensor, target: torch.Tensor, metric: Metric = "f1"
 _metric_loss = metric_loss.__wrapped__  # for the thin losses: their own keywords are checked already
 
 
-def _check_class_options(classes, class_weight, num_classes: int) -> None:
+def _check_against_classes(classes, class_weight, num_classes: int) -> None:
     """The class options against the call's number of classes (preds.shape[1])."""
     if classes is not None and not all(0 <= c < num_classes for c in classes):
         raise ValueError(f"classes must lie in [0, {num_classes}) (preds.shape[1]), got {list(classes)}")

@@ -419,7 +419,7 @@ def test_segmentation_background_recipe():
     target = torch.randint(0, 4, (6, 8, 8))
     common = dict(task="multiclass", from_logits=True, ignore_index=0)
     per_class = sf.f1_loss(logits, target, average="none", **common)
-    torch.testing.assert_close(per_class[0], torch.tensor(1.0, dtype=torch.float64))   # F1 = zero_division
+    torch.testing.assert_close(per_class[0], torch.tensor(1.0, dtype=torch.float64))   # no positives: F1 = 0
     without = sf.f1_loss(logits, target, classes=range(1, 4), **common)
     torch.testing.assert_close(without, per_class[1:].mean())
     torch.testing.assert_close(sf.f1_loss(logits, target, ignore_absent_classes=True, **common), without)
