@@ -9,3 +9,5 @@ import importlib.util
 collect_ignore = ["setup.py"]
 if importlib.util.find_spec("triton") is None:
     collect_ignore += ["softset_fast/backends/triton_kernels.py", "softset_fast/backends/triton_op.py"]
+if importlib.util.find_spec("torchmetrics") is None:  # the optional torchmetrics integration
+    collect_ignore += ["softset_fast/integrations/torchmetrics.py"]
