@@ -131,6 +131,7 @@ setup(
     version=VERSION,
     install_requires=[torch_requirement(VERSION)],
     packages=find_packages(include=["softset_fast", "softset_fast.*"]),
+    package_data={"softset_fast": ["py.typed"]},  # PEP 561: the package's annotations are for type checkers
     ext_modules=EXT_MODULES,
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
     options={"bdist_wheel": {"py_limited_api": "cp39"}},

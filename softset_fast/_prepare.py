@@ -38,6 +38,11 @@ def _is_batched(*tensors) -> bool:
     return any(t is not None and is_batched(t) for t in tensors)
 
 
+def check_bool(name: str, value) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
 def check_options(approx, delta, k, task, multidim_average) -> None:
     if approx not in APPROXIMATIONS:
         raise ValueError(f"approx must be one of {APPROXIMATIONS}, got {approx!r}")
@@ -111,9 +116,6 @@ def check_structure(preds, target, weight, task, num_classes, ignore_index, mult
             if target.is_floating_point() or target.dtype == torch.bool:
                 raise TypeError(f"target must be an integer tensor of class indices for task='multiclass', "
                                 f"got dtype {target.dtype}")
-            if ignore_index is not None and 0 <= ignore_index < classes:
-                raise ValueError(f"ignore_index={ignore_index} lies inside the class range [0, {classes}); "
-                                 "choose a value outside it (e.g. -100 or 255)")
     if task != "multiclass" and ignore_index in (0, 1):
         raise ValueError(f"ignore_index={ignore_index} is a valid label for task={task!r}; "
                          "choose a value outside {0, 1} (e.g. -1 or 255)")
@@ -209,6 +211,20 @@ class Layout:
     validate_values: bool
 
 
+# The target value an ignored class is remapped to: outside every class range, and read by every kernel.
+DROPPED_CLASS = -1
+
+
+def _drop_class(target: torch.Tensor, ignore_index: int) -> tuple[torch.Tensor, int]:
+    """A multiclass ignore_index that names a class: its samples are left out entirely (as torchmetrics
+    does), by remapping their targets to DROPPED_CLASS, which the kernels skip as the ignore_index. The
+    class itself stays, with no positives. The kernels reject an ignore_index inside [0, C), so every
+    backend and the fused loss get the remapped target."""
+    dtype = target.dtype if target.dtype in (torch.int32, torch.int64) else torch.int64  # uint8 has no -1
+    dropped = torch.tensor(DROPPED_CLASS, dtype=dtype, device=target.device)
+    return torch.where(target == ignore_index, dropped, target.to(dtype)), DROPPED_CLASS
+
+
 @functools.lru_cache(maxsize=256)
 def _checked_options(typed_options: tuple) -> None:
     """check_options once per distinct options; keyed with the types (k=True must not hit k=1)."""
@@ -223,6 +239,8 @@ def resolve(preds, target, *, thresholds, approx, delta, k, task, num_classes, w
         _checked_options(tuple((type(v), v) for v in (approx, delta, k, task, multidim_average)))
     except TypeError:  # unhashable option values: check them uncached for the clear error
         check_options(approx, delta, k, task, multidim_average)
+    check_bool("from_logits", from_logits)
+    check_bool("validate_args", validate_args)
     classes = check_structure(preds, target, weight, task, num_classes, ignore_index, multidim_average)
     ignore_index = effective_ignore_index(target, ignore_index)
     # Meta tensors have no values to check; traced ones are checked when the graph runs, not here.
@@ -238,6 +256,11 @@ def resolve(preds, target, *, thresholds, approx, delta, k, task, num_classes, w
         preds = preds.softmax(dim=1) if task == "multiclass" else preds.sigmoid()
     if target.dtype not in KERNEL_TARGET_DTYPES:  # every op path reads these dtypes only
         target = target.to(torch.int64 if not target.is_floating_point() else torch.float32)
+    if task == "multiclass" and ignore_index is not None and 0 <= ignore_index < classes:
+        if validate_values:  # on the targets as given: the remapping below would hide a stray -1
+            check_values(preds, target, weight, task, classes, ignore_index, False)
+            validate_values = False
+        target, ignore_index = _drop_class(target, ignore_index)
     samplewise = multidim_average == "samplewise"
     num_thresholds = grid.shape[0]
     if task == "binary":

@@ -1,17 +1,26 @@
 """The public entry point: soft confusion counts over a threshold grid."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from ._prepare import Layout, prepare
+from ._options import Approx, Backend, MultidimAverage, Task, Thresholds, document, strict_keywords
+from ._prepare import Layout, check_bool, prepare
 from .backends.registry import counts_function, resolve_backend
 
+if TYPE_CHECKING:  # annotations only
+    from torch.distributed import ProcessGroup
 
-def soft_confusion_matrix(preds: torch.Tensor, target: torch.Tensor, *, thresholds=None, approx: str = "linear",
-                          delta: float = 0.2, k: float = 10.0, task: str = "binary", num_classes: int | None = None,
-                          weight: torch.Tensor | None = None, ignore_index: int | None = None,
-                          multidim_average: str = "global", from_logits: bool = False, backend: str = "auto",
-                          validate_args: bool = True, sync_dist: bool = False, process_group=None) -> torch.Tensor:
+
+@strict_keywords
+@document
+def soft_confusion_matrix(preds: torch.Tensor, target: torch.Tensor, *, thresholds: Thresholds = None,
+                          approx: Approx = "linear", delta: float = 0.2, k: float = 10.0, task: Task = "binary",
+                          num_classes: int | None = None, weight: torch.Tensor | None = None,
+                          ignore_index: int | None = None, multidim_average: MultidimAverage = "global",
+                          from_logits: bool = False, backend: Backend = "auto", validate_args: bool = True,
+                          sync_dist: bool = False, process_group: ProcessGroup | None = None) -> torch.Tensor:
     """Soft confusion counts (tp, fn, fp, tn) at every threshold, differentiable in ``preds``.
 
     With H̃ the approximation of the step 1[p ≥ τ], weights w and targets y ∈ [0, 1]:
@@ -19,32 +28,26 @@ def soft_confusion_matrix(preds: torch.Tensor, target: torch.Tensor, *, threshol
     so TP + FN and FP + TN do not depend on τ.
 
     Args:
-        preds: probabilities in [0, 1] (logits with ``from_logits=True``); float16, bfloat16,
-            float32 or float64. binary: any shape; multilabel / multiclass: [N, C, ...].
-        target: binary / multilabel: preds' shape, bool, {0, 1} integers or soft labels in [0, 1];
-            multiclass: class indices of shape [N, ...] (one-vs-rest, no one-hot is built).
-        thresholds: None (0.1, …, 0.9), an int T (T evenly spaced points in (0, 1)), a list or
-            a 1-D tensor, strictly ascending.
-        approx: "linear" (paper Eq. 5, parameter ``delta`` in (0, 0.5)), "sigmoid" (slope ``k`` > 0)
-            or "step" (exact counts, zero gradient).
-        weight: non-negative per-element weights of target's shape.
-        ignore_index: target value whose elements are left out (outside {0, 1}, or outside
-            [0, C) for multiclass).
-        multidim_average: "global" sums over the batch; "samplewise" keeps the batch axis.
-        from_logits: apply sigmoid (binary, multilabel) or softmax over dim 1 (multiclass) first.
-        backend: "auto" (the fused kernel for the tensors' device when built, else the reference
-            with a warning), "reference", "cpu", "cuda" or "triton".
-        validate_args: check the data's values (ranges, NaN); one extra read of the inputs.
-        sync_dist: sum the counts over ``process_group`` (default: the world) with a differentiable
-            all-reduce, so every rank gets the global counts and, under DDP's gradient averaging,
-            the gradients of the loss on the concatenated batch (see softset_fast.distributed).
-            Needs an initialised process group and multidim_average="global".
+        {options}
+
+    Shape:
+        {loss_shape}
 
     Returns:
         binary [T, 4]; multilabel / multiclass [C, T, 4]; samplewise adds a leading [N].
         float64 for float64 preds, else float32 (accumulated in float64 by the fused kernels).
         An empty batch gives zero counts.
+
+    Example:
+        >>> import softset_fast as sf
+        >>> preds = torch.tensor([0.9, 0.8, 0.4, 0.3, 0.2])
+        >>> target = torch.tensor([1, 0, 1, 0, 0])
+        >>> sf.soft_confusion_matrix(preds, target, thresholds=[0.25, 0.5, 0.75], approx="step")
+        tensor([[2., 0., 2., 1.],
+                [1., 1., 1., 2.],
+                [1., 1., 1., 2.]])
     """
+    check_bool("sync_dist", sync_dist)
     prepared = prepare(preds, target, thresholds=thresholds, approx=approx, delta=delta, k=k, task=task,
                        num_classes=num_classes, weight=weight, ignore_index=ignore_index,
                        multidim_average=multidim_average, from_logits=from_logits, validate_args=validate_args)

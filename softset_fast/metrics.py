@@ -6,17 +6,29 @@ as returned by :func:`softset_fast.soft_confusion_matrix`, and returns [..., T]
 (default 0.0), never NaN, and its gradient is zero.
 
 ``average`` reduces the class axis, the axis just before T (cm[..., C, T, 4]):
-"none" keeps it; "macro" is the unweighted mean of the per-class metric;
-"weighted" weights each class by its support tp + fn (uniform when there are
-no positives at all); "micro" sums the counts over classes first.
+"none" (the default, or None) keeps it; "macro" is the unweighted mean of the
+per-class metric; "weighted" weights each class by its support tp + fn (uniform
+when there are no positives at all); "micro" sums the counts over classes first.
+
+Example:
+    >>> import torch
+    >>> from softset_fast import metrics
+    >>> cm = torch.tensor([[6., 2., 1., 11.], [3., 5., 0., 12.]])   # 2 thresholds: (tp, fn, fp, tn)
+    >>> metrics.f1(cm)
+    tensor([0.8000, 0.5455])
 """
 from __future__ import annotations
 
 import functools
+import inspect
+import math
 
 import torch
 
-AVERAGES = ("none", "macro", "micro", "weighted")
+from ._options import AVERAGES, METRIC_DOCS, Average, document
+
+__all__ = ["METRICS", "AVERAGES", "fbeta", "f1", "accuracy", "precision", "recall", "specificity",
+           "balanced_accuracy", "jaccard", "gmean", "mcc", "auroc"]
 
 
 def _unpack(cm: torch.Tensor):
@@ -30,6 +42,7 @@ def _unpack(cm: torch.Tensor):
 
 
 def _safe_divide(numerator, denominator, zero_division: float):
+    _check_zero_division(zero_division)
     zero = denominator == 0
     ratio = numerator / torch.where(zero, torch.ones_like(denominator), denominator)
     return torch.where(zero, torch.full_like(ratio, zero_division), ratio)
@@ -51,6 +64,12 @@ def _check_average(average, cm):
     return average
 
 
+def _check_zero_division(zero_division) -> None:
+    if isinstance(zero_division, bool) or not isinstance(zero_division, (int, float)) or \
+            not math.isfinite(zero_division):
+        raise ValueError(f"zero_division must be a finite number (the value of 0/0), got {zero_division!r}")
+
+
 def _class_weights(cm):
     support = (cm[..., 0] + cm[..., 1]).mean(-1)            # [..., C] (tp + fn is the same at every τ)
     total = support.sum(-1, keepdim=True)
@@ -58,9 +77,9 @@ def _class_weights(cm):
     return torch.where(total > 0, support / torch.where(total > 0, total, torch.ones_like(total)), uniform)
 
 
-def _averaged(per_threshold_metric):
-    """Adds ``average`` handling to a metric of the counts."""
-    def metric(cm: torch.Tensor, *args, average: str | None = "none", **kwargs):
+def with_average(per_threshold_metric):
+    """Adds ``average`` handling to a metric of the counts [..., C, T, 4] -> [..., C, T] (or [..., C])."""
+    def metric(cm: torch.Tensor, *args, average: Average | None = "none", **kwargs):
         average = _check_average(average, cm)
         if average == "micro":
             return per_threshold_metric(cm.sum(-3), *args, **kwargs)
@@ -74,78 +93,198 @@ def _averaged(per_threshold_metric):
         if class_axis == -2:
             weights = weights.unsqueeze(-1)
         return (values * weights).sum(class_axis)
-    return functools.wraps(per_threshold_metric)(metric)  # its name, so a metric pickles by reference
+    return metric
+
+
+def _averaged(per_threshold_metric):
+    """with_average for a built-in metric: keeps its signature (with ``average`` added, for help()
+    and inspect.signature) and its name (so it pickles by reference), fills its docstring."""
+    signature = inspect.signature(per_threshold_metric)
+    average = inspect.Parameter("average", inspect.Parameter.KEYWORD_ONLY, default="none",
+                                annotation="Average | None")
+    wrapped = functools.wraps(per_threshold_metric)(with_average(per_threshold_metric))
+    wrapped.__signature__ = signature.replace(parameters=[*signature.parameters.values(), average])
+    return document(wrapped, METRIC_DOCS)
 
 
 @_averaged
-def fbeta(cm, beta: float = 1.0, zero_division: float = 0.0):
-    """F_β = (1 + β²)TP / ((1 + β²)TP + β²FN + FP), per threshold."""
-    if not beta > 0:
-        raise ValueError(f"beta must be > 0, got {beta!r}")
+def fbeta(cm: torch.Tensor, beta: float = 1.0, zero_division: float = 0.0) -> torch.Tensor:
+    """F_β = (1 + β²)TP / ((1 + β²)TP + β²FN + FP), per threshold.
+
+    {metric_sections}
+
+    Returns:
+        F_β per threshold, in [0, 1].
+
+    Example:
+        >>> cm = torch.tensor([[6., 2., 1., 11.], [3., 5., 0., 12.]])
+        >>> fbeta(cm, beta=2.0)
+        tensor([0.7692, 0.4286])
+    """
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not (beta > 0 and math.isfinite(beta)):
+        raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
     tp, fn, fp, _ = _unpack(cm)
     scale = 1 + beta**2
     return _safe_divide(scale * tp, scale * tp + beta**2 * fn + fp, zero_division)
 
 
 @_averaged
-def f1(cm, zero_division: float = 0.0):
-    """F1 = 2TP / (2TP + FN + FP), per threshold."""
+def f1(cm: torch.Tensor, zero_division: float = 0.0) -> torch.Tensor:
+    """F1 = 2TP / (2TP + FN + FP), per threshold.
+
+    {metric_sections}
+
+    Returns:
+        F1 per threshold, in [0, 1].
+
+    Example:
+        >>> cm = torch.tensor([[6., 2., 1., 11.], [3., 5., 0., 12.]])
+        >>> f1(cm)
+        tensor([0.8000, 0.5455])
+    """
     return fbeta(cm, 1.0, zero_division)
 
 
 @_averaged
-def accuracy(cm, zero_division: float = 0.0):
-    """(TP + TN) / (TP + FN + FP + TN), per threshold."""
+def accuracy(cm: torch.Tensor, zero_division: float = 0.0) -> torch.Tensor:
+    """(TP + TN) / (TP + FN + FP + TN), per threshold.
+
+    {metric_sections}
+
+    Returns:
+        accuracy per threshold, in [0, 1].
+
+    Example:
+        >>> cm = torch.tensor([[6., 2., 1., 11.], [3., 5., 0., 12.]])
+        >>> accuracy(cm)
+        tensor([0.8500, 0.7500])
+    """
     tp, fn, fp, tn = _unpack(cm)
     return _safe_divide(tp + tn, tp + fn + fp + tn, zero_division)
 
 
 @_averaged
-def precision(cm, zero_division: float = 0.0):
-    """TP / (TP + FP), per threshold."""
+def precision(cm: torch.Tensor, zero_division: float = 0.0) -> torch.Tensor:
+    """TP / (TP + FP), per threshold.
+
+    {metric_sections}
+
+    Returns:
+        precision per threshold, in [0, 1].
+
+    Example:
+        >>> cm = torch.tensor([[6., 2., 1., 11.], [0., 8., 0., 12.]])
+        >>> precision(cm, zero_division=1.0)   # nothing predicted positive at the second threshold
+        tensor([0.8571, 1.0000])
+    """
     tp, _, fp, _ = _unpack(cm)
     return _safe_divide(tp, tp + fp, zero_division)
 
 
 @_averaged
-def recall(cm, zero_division: float = 0.0):
-    """TP / (TP + FN) (sensitivity, true positive rate), per threshold."""
+def recall(cm: torch.Tensor, zero_division: float = 0.0) -> torch.Tensor:
+    """TP / (TP + FN) (sensitivity, true positive rate), per threshold.
+
+    {metric_sections}
+
+    Returns:
+        recall per threshold, in [0, 1].
+
+    Example:
+        >>> cm = torch.tensor([[6., 2., 1., 11.], [3., 5., 0., 12.]])
+        >>> recall(cm)
+        tensor([0.7500, 0.3750])
+    """
     tp, fn, _, _ = _unpack(cm)
     return _safe_divide(tp, tp + fn, zero_division)
 
 
 @_averaged
-def specificity(cm, zero_division: float = 0.0):
-    """TN / (TN + FP) (true negative rate), per threshold."""
+def specificity(cm: torch.Tensor, zero_division: float = 0.0) -> torch.Tensor:
+    """TN / (TN + FP) (true negative rate), per threshold.
+
+    {metric_sections}
+
+    Returns:
+        specificity per threshold, in [0, 1].
+
+    Example:
+        >>> cm = torch.tensor([[6., 2., 1., 11.], [3., 5., 0., 12.]])
+        >>> specificity(cm)
+        tensor([0.9167, 1.0000])
+    """
     _, _, fp, tn = _unpack(cm)
     return _safe_divide(tn, tn + fp, zero_division)
 
 
 @_averaged
-def balanced_accuracy(cm, zero_division: float = 0.0):
-    """(recall + specificity) / 2, per threshold."""
+def balanced_accuracy(cm: torch.Tensor, zero_division: float = 0.0) -> torch.Tensor:
+    """(recall + specificity) / 2, per threshold.
+
+    {metric_sections}
+
+    Returns:
+        balanced accuracy per threshold, in [0, 1].
+
+    Example:
+        >>> cm = torch.tensor([[6., 2., 1., 11.], [3., 5., 0., 12.]])
+        >>> balanced_accuracy(cm)
+        tensor([0.8333, 0.6875])
+    """
     return (recall(cm, zero_division) + specificity(cm, zero_division)) / 2
 
 
 @_averaged
-def jaccard(cm, zero_division: float = 0.0):
-    """TP / (TP + FN + FP) (intersection over union), per threshold."""
+def jaccard(cm: torch.Tensor, zero_division: float = 0.0) -> torch.Tensor:
+    """TP / (TP + FN + FP) (intersection over union), per threshold.
+
+    {metric_sections}
+
+    Returns:
+        the Jaccard index per threshold, in [0, 1].
+
+    Example:
+        >>> cm = torch.tensor([[6., 2., 1., 11.], [3., 5., 0., 12.]])
+        >>> jaccard(cm)
+        tensor([0.6667, 0.3750])
+    """
     tp, fn, fp, _ = _unpack(cm)
     return _safe_divide(tp, tp + fn + fp, zero_division)
 
 
 @_averaged
-def gmean(cm, zero_division: float = 0.0):
-    """sqrt(recall · specificity), per threshold."""
+def gmean(cm: torch.Tensor, zero_division: float = 0.0) -> torch.Tensor:
+    """sqrt(recall · specificity), per threshold.
+
+    {metric_sections}
+
+    Returns:
+        the geometric mean per threshold, in [0, 1].
+
+    Example:
+        >>> cm = torch.tensor([[6., 2., 1., 11.], [3., 5., 0., 12.]])
+        >>> gmean(cm)
+        tensor([0.8292, 0.6124])
+    """
     return _safe_sqrt(recall(cm, zero_division) * specificity(cm, zero_division))
 
 
 @_averaged
-def mcc(cm, zero_division: float = 0.0):
+def mcc(cm: torch.Tensor, zero_division: float = 0.0) -> torch.Tensor:
     """(TP·TN − FP·FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN)), per threshold.
 
     Computed in float64 whatever the counts' dtype: the product of four counts overflows
     float32 from counts of about 1e9·1e10 on (and TP·TN − FP·FN cancels there).
+
+    {metric_sections}
+
+    Returns:
+        Matthews' correlation coefficient per threshold, in [−1, 1].
+
+    Example:
+        >>> cm = torch.tensor([[6., 2., 1., 11.], [3., 5., 0., 12.]])
+        >>> mcc(cm)
+        tensor([0.6847, 0.5145])
     """
     tp, fn, fp, tn = _unpack(cm)
     dtype = tp.dtype
@@ -155,12 +294,22 @@ def mcc(cm, zero_division: float = 0.0):
 
 
 @_averaged
-def auroc(cm, zero_division: float = 0.0):
+def auroc(cm: torch.Tensor, zero_division: float = 0.0) -> torch.Tensor:
     """Area under the ROC curve through the grid's (FPR, TPR) points, closed by (0, 0) and (1, 1).
 
     The trapezoid rule over the points ordered by threshold: (1, 1), (FPR(τ_1), TPR(τ_1)), …,
-    (FPR(τ_T), TPR(τ_T)), (0, 0), with ascending τ. Returns [...] (no T axis); ``zero_division``
-    where there are no positives or no negatives.
+    (FPR(τ_T), TPR(τ_T)), (0, 0), with ascending τ; ``zero_division`` where there are no
+    positives or no negatives.
+
+    {metric_sections}
+
+    Returns:
+        the area, [...] (no T axis; [..., C] for average="none" with a class axis).
+
+    Example:
+        >>> cm = torch.tensor([[6., 2., 1., 11.], [3., 5., 0., 12.]])
+        >>> auroc(cm)
+        tensor(0.8490)
     """
     tp, fn, fp, tn = _unpack(cm)
     positives = tp + fn
@@ -172,6 +321,7 @@ def auroc(cm, zero_division: float = 0.0):
     y = torch.cat([one, tpr, torch.zeros_like(one)], dim=-1)
     area = ((x[..., :-1] - x[..., 1:]) * (y[..., :-1] + y[..., 1:]) / 2).sum(-1)
     defined = (positives[..., 0] > 0) & (negatives[..., 0] > 0)
+    _check_zero_division(zero_division)
     return torch.where(defined, area, torch.full_like(area, zero_division))
 
 

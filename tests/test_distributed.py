@@ -89,6 +89,21 @@ def scenario_loss_equals_global(rank, backend):
                                sf.metric_loss(preds, target, "mcc", weight=weight, backend=backend))
 
 
+def scenario_class_options_use_global_counts(rank, backend):
+    """The class options and an ignore_index naming a class act on the synced counts: class 3 is on
+    rank 0 only, yet present for ignore_absent_classes on every rank; class 0 (ignored) is absent."""
+    sizes = [211, 190]
+    preds, target, weight = _batch("multiclass", sum(sizes), torch.float64, seed=3)
+    target[target == -1] = 0
+    target[sizes[0]:][target[sizes[0]:] == 3] = 2
+    local = (_shard(preds, sizes, rank), _shard(target, sizes, rank), _shard(weight, sizes, rank))
+    for options in ({"ignore_index": 0, "ignore_absent_classes": True}, {"classes": [3, 1]},
+                    {"class_weight": [0.5, 1.0, 2.0, 0.0]}, {"ignore_index": 0, "average": "none"}):
+        kwargs = dict(task="multiclass", backend=backend, **options)
+        loss = sf.f1_loss(*local[:2], weight=local[2], sync_dist=True, **kwargs)
+        torch.testing.assert_close(loss, sf.f1_loss(preds, target, weight=weight, **kwargs), rtol=1e-12, atol=1e-12)
+
+
 def scenario_step_counts_exact(rank, backend):
     """Hard counts (approx="step") synced are exactly the global counts."""
     sizes = [517, 482]

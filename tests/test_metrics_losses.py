@@ -90,7 +90,8 @@ def test_modules_match_functions():
     assert sf.AUROCLoss(**kwargs)(preds, target).item() == pytest.approx(sf.auroc_loss(preds, target, **kwargs).item())
     assert sf.SoftSetLoss("jaccard", **kwargs)(preds, target).item() == pytest.approx(
         sf.metric_loss(preds, target, "jaccard", **kwargs).item())
-    assert "fbeta" in repr(sf.FBetaLoss())
+    assert repr(sf.FBetaLoss()) == "FBetaLoss()"          # defaults are not shown
+    assert repr(sf.FBetaLoss(beta=2)) == "FBetaLoss(beta=2.0)"
 
 
 def test_training_step_reduces_loss():
