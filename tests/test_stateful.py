@@ -310,7 +310,7 @@ def test_update_on_another_device_raises():
     ({"task": "multilabel", "num_classes": 0}, ValueError, "num_classes must be a positive int"),
     ({"num_classes": 3}, ValueError, "num_classes must be None .* for task='binary'"),
     ({"metric": "f7"}, ValueError, "metric must be one of"),
-    ({"metric": "fbeta", "metric_kwargs": {"beta": 0}}, ValueError, "beta must be > 0"),
+    ({"metric": "fbeta", "metric_kwargs": {"beta": 0}}, ValueError, "beta must be a finite number > 0"),
     ({"average": "mean"}, ValueError, "average must be one of"),
     ({"threshold_average": "max"}, ValueError, "threshold_average must be one of"),
     ({"approx": "cubic"}, ValueError, "approx must be one of"),
@@ -325,7 +325,7 @@ def test_bad_options_raise_at_construction(kwargs, error, match):
 
 
 def test_fbeta_metric_checks_beta():
-    with pytest.raises(ValueError, match="beta must be > 0"):
+    with pytest.raises(ValueError, match="beta must be a finite number > 0"):
         sf.FBetaMetric(beta=-1.0)
 
 
