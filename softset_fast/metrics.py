@@ -73,7 +73,7 @@ def _check_zero_division(zero_division) -> None:
 def _class_weights(cm):
     support = (cm[..., 0] + cm[..., 1]).mean(-1)            # [..., C] (tp + fn is the same at every τ)
     total = support.sum(-1, keepdim=True)
-    uniform = torch.full_like(support, 1.0 / support.shape[-1])
+    uniform = torch.full_like(support, 1.0 / max(support.shape[-1], 1))  # (no classes: an empty tensor)
     return torch.where(total > 0, support / torch.where(total > 0, total, torch.ones_like(total)), uniform)
 
 

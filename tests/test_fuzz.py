@@ -555,8 +555,6 @@ def known_issue(case: Case, weight) -> str | None:
         return "weights spanning > 2^26 in a group (test_known_mixed_weight_magnitudes)"
     if case.approx == "sigmoid" and weight is not None and bool(((weight > 0) & (weight < KNOWN_SIGMOID_WEIGHT)).any()):
         return "sigmoid weights < 2^-40 (test_known_sigmoid_tiny_weight_underflow)"
-    if case.loss and case.loss[1] == "weighted" and case.task != "binary" and case.shape[1] == 0:
-        return "average='weighted' without classes (test_known_weighted_average_without_classes)"
     return None
 
 
@@ -875,15 +873,15 @@ def test_known_sigmoid_tiny_weight_underflow():
     torch.testing.assert_close(fast[:, 2], ref[:, 2], rtol=1e-9, atol=0)
 
 
-@pinned_issue("found by the fuzzer: average='weighted' over zero classes divides by the class count in "
-              "softset_fast.metrics._class_weights (the tensor path); the fused op returns 1 - 0",
-              raises=ZeroDivisionError)
-def test_known_weighted_average_without_classes():
+def test_weighted_average_without_classes():
+    """Found by the fuzzer: average='weighted' over zero classes divided by the class count (the tensor
+    path); now every path gives 1 - 0 as the fused op does."""
     _skip_unavailable("cpu")
     preds, target = torch.rand(4, 0, 3), torch.rand(4, 0, 3) < 0.5
     fused = sf.f1_loss(preds, target, task="multilabel", average="weighted", backend="cpu")
     ref = sf.f1_loss(preds, target, task="multilabel", average="weighted", backend="reference")
-    torch.testing.assert_close(fused, ref, equal_nan=True)
+    torch.testing.assert_close(fused, ref)
+    assert float(ref) == 1.0
 
 
 @pinned_issue("found by the fuzzer: H̃(1) = m3 + c3 is 1 only up to rounding (fused kernels and "
