@@ -139,9 +139,8 @@ __global__ void __launch_bounds__(kThreads) linear_backward_kernel(
   }
   int64_t e0, ti0;
   rd.map.offsets(g, begin, e0, ti0);
-  const bool vec = rd.vector_ok(g, begin) && aligned_run(out + e0);
-  for (int64_t j0 = begin + static_cast<int64_t>(threadIdx.x) * kItems; j0 < end;
-       j0 += static_cast<int64_t>(kThreads) * kItems) {
+  const bool vec = rd.vector_ok(g, begin) && aligned_run(out + e0);  // the stores need out aligned too
+  for (int64_t j0 = first_run(begin); j0 < end; j0 += kRunStride) {
     Element el[kItems];
     rd.read(g, j0, end, vec, el);
     double v[kItems];
@@ -190,9 +189,8 @@ __global__ void __launch_bounds__(kThreads) sigmoid_backward_kernel(Reader<P, TT
   const S k_s = static_cast<S>(k);
   int64_t e0, ti0;
   rd.map.offsets(g, begin, e0, ti0);
-  const bool vec = rd.vector_ok(g, begin) && aligned_run(out + e0);
-  for (int64_t j0 = begin + static_cast<int64_t>(threadIdx.x) * kItems; j0 < end;
-       j0 += static_cast<int64_t>(kThreads) * kItems) {
+  const bool vec = rd.vector_ok(g, begin) && aligned_run(out + e0);  // the stores need out aligned too
+  for (int64_t j0 = first_run(begin); j0 < end; j0 += kRunStride) {
     Element el[kItems];
     rd.read(g, j0, end, vec, el);
     S p[kItems];

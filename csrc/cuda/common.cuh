@@ -183,6 +183,14 @@ __device__ __forceinline__ BlockRange block_range(const Split& split, int64_t le
   return BlockRange{static_cast<int64_t>(blockIdx.x / split.chunks), begin, min(len, begin + split.chunk)};
 }
 
+// The element loops of the streaming kernels: a thread's runs of kItems positions start at
+// first_run(begin) and follow each other kRunStride apart (the runs interleave across the
+// block's threads, so a warp reads consecutive memory). Written out in each kernel, as
+//   for (int64_t j0 = first_run(begin); j0 < end; j0 += kRunStride) { rd.read(g, j0, end, vec, el); ... }
+// (a helper taking the loop body as a lambda compiles to different machine code).
+constexpr int64_t kRunStride = static_cast<int64_t>(kThreads) * kItems;
+__device__ __forceinline__ int64_t first_run(int64_t begin) { return begin + static_cast<int64_t>(threadIdx.x) * kItems; }
+
 // Warp sum with a fixed butterfly order (deterministic; every lane gets the sum).
 __device__ __forceinline__ double warp_sum(double v) {
 #pragma unroll

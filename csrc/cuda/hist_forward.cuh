@@ -64,8 +64,7 @@ __global__ void __launch_bounds__(kThreads) hist_kernel(Reader<P, TT, acc_t<P>> 
   const bool vec = rd.vector_ok(g, begin);
   const int r = threadIdx.x & (R - 1);
   const int off3 = 4 * (T + 1);
-  for (int64_t j0 = begin + static_cast<int64_t>(threadIdx.x) * kItems; j0 < end;
-       j0 += static_cast<int64_t>(kThreads) * kItems) {
+  for (int64_t j0 = first_run(begin); j0 < end; j0 += kRunStride) {
     Element el[kItems];
     rd.read(g, j0, end, vec, el);
 #pragma unroll
@@ -244,8 +243,7 @@ __global__ void __launch_bounds__(kThreads) hist32_kernel(Reader<P, TT, acc_t<P>
   const int F = 8 * (T + 1), off3 = 4 * (T + 1);
   double* side = gside + g * F;
   const double scale = ldexp(1.0, kfix);
-  for (int64_t j0 = begin + static_cast<int64_t>(threadIdx.x) * kItems; j0 < end;
-       j0 += static_cast<int64_t>(kThreads) * kItems) {
+  for (int64_t j0 = first_run(begin); j0 < end; j0 += kRunStride) {
     Element el[kItems];
     rd.read(g, j0, end, vec, el);
 #pragma unroll
