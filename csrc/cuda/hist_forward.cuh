@@ -27,6 +27,18 @@ __global__ void build_buckets_kernel(const double* __restrict__ grid, int T, int
   buckets[u] = bucket_entry(grid, T, B, u, linear);
 }
 
+// Shared memory of the histogram kernels (plan.h) starts with the block's look-up data:
+// a[T], b[T] (double) and buckets[B] (int4). Carves them out of smem; returns where the
+// shared histogram (of H words) starts. (Out-parameters: returning a struct of the three
+// pointers, or staging and zeroing in here too, compiles to different machine code.)
+template <typename H>
+__device__ __forceinline__ H* carve_grid(unsigned char* smem, int T, int B, double*& a, double*& b, int4*& buckets) {
+  a = reinterpret_cast<double*>(smem);
+  b = a + T;
+  buckets = reinterpret_cast<int4*>(b + T);
+  return reinterpret_cast<H*>(buckets + B);
+}
+
 // Copies a block's look-up data into shared memory (no barrier: callers add theirs):
 // a = column 1 (linear) or tau (step), b = column 2 (linear), and the bucket table.
 template <bool kLinear>
@@ -50,10 +62,9 @@ __global__ void __launch_bounds__(kThreads) hist_kernel(Reader<P, TT, acc_t<P>> 
                                                         Split split, int64_t len, double* __restrict__ ghist) {
   constexpr bool kLinear = A == Approx::kLinear;
   extern __shared__ __align__(16) unsigned char smem[];
-  double* a = reinterpret_cast<double*>(smem);
-  double* b = a + T;
-  int4* buckets = reinterpret_cast<int4*>(b + T);
-  H* hist = reinterpret_cast<H*>(buckets + B);
+  double *a, *b;
+  int4* buckets;
+  H* hist = carve_grid<H>(smem, T, B, a, b, buckets);
   const int F = 8 * (T + 1);
   stage_grid<kLinear>(grid, T, B, buckets_g, a, b, buckets);
   for (int i = threadIdx.x; i < F * R; i += kThreads) hist[i] = H(0);
@@ -227,10 +238,9 @@ __global__ void __launch_bounds__(kThreads) hist32_kernel(Reader<P, TT, acc_t<P>
                                                           double* __restrict__ gside) {
   constexpr bool kLinear = A == Approx::kLinear;
   extern __shared__ __align__(16) unsigned char smem[];
-  double* a = reinterpret_cast<double*>(smem);
-  double* b = a + T;
-  int4* buckets = reinterpret_cast<int4*>(b + T);
-  unsigned* words = reinterpret_cast<unsigned*>(buckets + B);
+  double *a, *b;
+  int4* buckets;
+  unsigned* words = carve_grid<unsigned>(smem, T, B, a, b, buckets);
   const int W = hist32_words(T, kLinear);
   stage_grid<kLinear>(grid, T, B, buckets_g, a, b, buckets);
   for (int i = threadIdx.x; i < W * R; i += kThreads) words[i] = 0u;
