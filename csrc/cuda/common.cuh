@@ -21,6 +21,25 @@ namespace softset_cuda {
 // A launch check after every kernel.
 #define SOFTSET_LAUNCH_CHECK() SOFTSET_RETURN_IF_ERROR(cudaGetLastError())
 
+// Launches a streaming kernel on `blocks` blocks of kThreads with smem bytes of dynamic shared
+// memory, raising the kernel's limit to smem first (needed above 48 KiB) when it uses any.
+template <typename... Params, typename... Args>
+cudaError_t launch_with_smem(void (*kernel)(Params...), int64_t blocks, size_t smem, cudaStream_t stream,
+                             const Args&... args) {
+  if (smem > 0)
+    SOFTSET_RETURN_IF_ERROR(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  kernel<<<static_cast<unsigned>(blocks), kThreads, smem, stream>>>(args...);
+  return cudaGetLastError();
+}
+
+// A workspace buffer the kernels accumulate into: carved (plan.h) and zeroed on the stream.
+template <typename T>
+cudaError_t carve_zeroed(void* workspace, const Region& r, cudaStream_t stream, T*& out) {
+  out = carve<T>(workspace, r);
+  return cudaMemsetAsync(out, 0, r.bytes, stream);
+}
+
 // ---- element conversions ---------------------------------------------------
 __device__ __forceinline__ double to_double(bool v) { return v ? 1.0 : 0.0; }
 __device__ __forceinline__ double to_double(uint8_t v) { return static_cast<double>(v); }

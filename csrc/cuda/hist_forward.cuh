@@ -326,16 +326,13 @@ cudaError_t run_hist(const Problem& p, const ForwardPlan& plan, void* ws, void* 
   using O = acc_t<P>;
   const int T = static_cast<int>(p.T);
   int4* buckets = carve<int4>(ws, plan.workspace.buckets);
-  double* ghist = carve<double>(ws, plan.workspace.ghist);
-  SOFTSET_RETURN_IF_ERROR(cudaMemsetAsync(ghist, 0, plan.workspace.ghist.bytes, p.stream));
+  double* ghist;
+  SOFTSET_RETURN_IF_ERROR(carve_zeroed(ws, plan.workspace.ghist, p.stream, ghist));
   build_buckets_kernel<<<(plan.B + 255) / 256, 256, 0, p.stream>>>(p.grid, T, plan.B, A == Approx::kLinear, buckets);
   SOFTSET_LAUNCH_CHECK();
-  auto kernel = hist_kernel<A, P, TT, double>;
-  SOFTSET_RETURN_IF_ERROR(
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(plan.smem)));
-  kernel<<<static_cast<unsigned>(plan.blocks), kThreads, plan.smem, p.stream>>>(
-      make_reader<P, TT>(p), p.grid, T, plan.B, plan.R, buckets, plan.split, p.group_len(), ghist);
-  SOFTSET_LAUNCH_CHECK();
+  SOFTSET_RETURN_IF_ERROR(launch_with_smem(hist_kernel<A, P, TT, double>, plan.blocks, plan.smem, p.stream,
+                                           make_reader<P, TT>(p), p.grid, T, plan.B, plan.R, buckets, plan.split,
+                                           p.group_len(), ghist));
   finalize_hist_kernel<A, O><<<static_cast<unsigned>(p.groups()), kThreads, 0, p.stream>>>(ghist, p.grid, T,
                                                                                          static_cast<O*>(out));
   SOFTSET_LAUNCH_CHECK();
@@ -349,18 +346,15 @@ cudaError_t run_hist32(const Problem& p, const ForwardPlan& plan, void* ws, void
   const ForwardWorkspace& w = plan.workspace;
   int4* buckets = carve<int4>(ws, w.buckets);
   double* ghist = carve<double>(ws, w.ghist);
-  unsigned long long* gint = carve<unsigned long long>(ws, w.gint);
-  double* side = carve<double>(ws, w.side);
-  SOFTSET_RETURN_IF_ERROR(cudaMemsetAsync(gint, 0, w.gint.bytes, p.stream));
-  SOFTSET_RETURN_IF_ERROR(cudaMemsetAsync(side, 0, w.side.bytes, p.stream));
+  unsigned long long* gint;
+  double* side;
+  SOFTSET_RETURN_IF_ERROR(carve_zeroed(ws, w.gint, p.stream, gint));
+  SOFTSET_RETURN_IF_ERROR(carve_zeroed(ws, w.side, p.stream, side));
   build_buckets_kernel<<<(plan.B + 255) / 256, 256, 0, p.stream>>>(p.grid, T, plan.B, A == Approx::kLinear, buckets);
   SOFTSET_LAUNCH_CHECK();
-  auto kernel = hist32_kernel<A, P, TT>;
-  SOFTSET_RETURN_IF_ERROR(
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(plan.smem)));
-  kernel<<<static_cast<unsigned>(plan.blocks), kThreads, plan.smem, p.stream>>>(
-      make_reader<P, TT>(p), p.grid, T, plan.B, plan.R, buckets, plan.split, p.group_len(), plan.kfix, gint, side);
-  SOFTSET_LAUNCH_CHECK();
+  SOFTSET_RETURN_IF_ERROR(launch_with_smem(hist32_kernel<A, P, TT>, plan.blocks, plan.smem, p.stream,
+                                           make_reader<P, TT>(p), p.grid, T, plan.B, plan.R, buckets, plan.split,
+                                           p.group_len(), plan.kfix, gint, side));
   const int64_t n = p.groups() * 8 * (p.T + 1);
   hist32_convert_kernel<<<static_cast<unsigned>((n + 255) / 256), 256, 0, p.stream>>>(gint, side, n, plan.kfix, ghist);
   SOFTSET_LAUNCH_CHECK();
