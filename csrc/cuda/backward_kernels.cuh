@@ -139,9 +139,8 @@ __global__ void __launch_bounds__(kThreads) linear_backward_kernel(
   }
   int64_t e0, ti0;
   rd.map.offsets(g, begin, e0, ti0);
-  const bool vec = rd.vector_ok(g, begin) && aligned_run(out + e0);
-  for (int64_t j0 = begin + static_cast<int64_t>(threadIdx.x) * kItems; j0 < end;
-       j0 += static_cast<int64_t>(kThreads) * kItems) {
+  const bool vec = rd.vector_ok(g, begin) && aligned_run(out + e0);  // the stores need out aligned too
+  for (int64_t j0 = first_run(begin); j0 < end; j0 += kRunStride) {
     Element el[kItems];
     rd.read(g, j0, end, vec, el);
     double v[kItems];
@@ -190,9 +189,8 @@ __global__ void __launch_bounds__(kThreads) sigmoid_backward_kernel(Reader<P, TT
   const S k_s = static_cast<S>(k);
   int64_t e0, ti0;
   rd.map.offsets(g, begin, e0, ti0);
-  const bool vec = rd.vector_ok(g, begin) && aligned_run(out + e0);
-  for (int64_t j0 = begin + static_cast<int64_t>(threadIdx.x) * kItems; j0 < end;
-       j0 += static_cast<int64_t>(kThreads) * kItems) {
+  const bool vec = rd.vector_ok(g, begin) && aligned_run(out + e0);  // the stores need out aligned too
+  for (int64_t j0 = first_run(begin); j0 < end; j0 += kRunStride) {
     Element el[kItems];
     rd.read(g, j0, end, vec, el);
     S p[kItems];
@@ -228,6 +226,7 @@ cudaError_t run_backward(const Problem& p, const BackwardPlan& plan, const doubl
   const BackwardWorkspace& w = plan.workspace;
   auto rd = make_reader<P, TT>(p);
   P* out = static_cast<P*>(grad_preds);
+  const size_t smem = plan.use_smem ? plan.smem : 0;  // the element kernel's tables, when they fit
   if (p.approx == Approx::kLinear) {
     int4* buckets = carve<int4>(ws, w.buckets);
     double* a = carve<double>(ws, w.ab);
@@ -239,28 +238,16 @@ cudaError_t run_backward(const Problem& p, const BackwardPlan& plan, const doubl
     SOFTSET_LAUNCH_CHECK();
     linear_tables_kernel<<<static_cast<unsigned>(groups), kThreads, 0, p.stream>>>(grad, p.grid, T, U, V);
     SOFTSET_LAUNCH_CHECK();
-    auto kernel = linear_backward_kernel<P, TT>;
-    if (plan.use_smem)
-      SOFTSET_RETURN_IF_ERROR(
-          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(plan.smem)));
-    kernel<<<static_cast<unsigned>(plan.blocks), kThreads, plan.use_smem ? plan.smem : 0, p.stream>>>(
-        rd, T, plan.B, plan.use_smem, buckets, a, b, U, V, plan.split, len, out);
-    SOFTSET_LAUNCH_CHECK();
-    return cudaSuccess;
+    return launch_with_smem(linear_backward_kernel<P, TT>, plan.blocks, smem, p.stream, rd, T, plan.B, plan.use_smem,
+                            buckets, a, b, U, V, plan.split, len, out);
   }
   // sigmoid
   S* table = carve<S>(ws, w.table);
   const int64_t items = groups * p.T;
   sigmoid_tables_kernel<S><<<static_cast<unsigned>((items + 255) / 256), 256, 0, p.stream>>>(grad, p.grid, groups, T, table);
   SOFTSET_LAUNCH_CHECK();
-  auto kernel = sigmoid_backward_kernel<P, TT>;
-  if (plan.use_smem)
-    SOFTSET_RETURN_IF_ERROR(
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(plan.smem)));
-  kernel<<<static_cast<unsigned>(plan.blocks), kThreads, plan.use_smem ? plan.smem : 0, p.stream>>>(
-      rd, T, p.k, plan.use_smem, table, plan.split, len, out);
-  SOFTSET_LAUNCH_CHECK();
-  return cudaSuccess;
+  return launch_with_smem(sigmoid_backward_kernel<P, TT>, plan.blocks, smem, p.stream, rd, T, p.k, plan.use_smem, table,
+                          plan.split, len, out);
 }
 
 // The backward for one preds type (linear or sigmoid; backward.cu handles step).

@@ -21,6 +21,25 @@ namespace softset_cuda {
 // A launch check after every kernel.
 #define SOFTSET_LAUNCH_CHECK() SOFTSET_RETURN_IF_ERROR(cudaGetLastError())
 
+// Launches a streaming kernel on `blocks` blocks of kThreads with smem bytes of dynamic shared
+// memory, raising the kernel's limit to smem first (needed above 48 KiB) when it uses any.
+template <typename... Params, typename... Args>
+cudaError_t launch_with_smem(void (*kernel)(Params...), int64_t blocks, size_t smem, cudaStream_t stream,
+                             const Args&... args) {
+  if (smem > 0)
+    SOFTSET_RETURN_IF_ERROR(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  kernel<<<static_cast<unsigned>(blocks), kThreads, smem, stream>>>(args...);
+  return cudaGetLastError();
+}
+
+// A workspace buffer the kernels accumulate into: carved (plan.h) and zeroed on the stream.
+template <typename T>
+cudaError_t carve_zeroed(void* workspace, const Region& r, cudaStream_t stream, T*& out) {
+  out = carve<T>(workspace, r);
+  return cudaMemsetAsync(out, 0, r.bytes, stream);
+}
+
 // ---- element conversions ---------------------------------------------------
 __device__ __forceinline__ double to_double(bool v) { return v ? 1.0 : 0.0; }
 __device__ __forceinline__ double to_double(uint8_t v) { return static_cast<double>(v); }
@@ -182,6 +201,14 @@ __device__ __forceinline__ BlockRange block_range(const Split& split, int64_t le
   const int64_t begin = (blockIdx.x % split.chunks) * split.chunk;
   return BlockRange{static_cast<int64_t>(blockIdx.x / split.chunks), begin, min(len, begin + split.chunk)};
 }
+
+// The element loops of the streaming kernels: a thread's runs of kItems positions start at
+// first_run(begin) and follow each other kRunStride apart (the runs interleave across the
+// block's threads, so a warp reads consecutive memory). Written out in each kernel, as
+//   for (int64_t j0 = first_run(begin); j0 < end; j0 += kRunStride) { rd.read(g, j0, end, vec, el); ... }
+// (a helper taking the loop body as a lambda compiles to different machine code).
+constexpr int64_t kRunStride = static_cast<int64_t>(kThreads) * kItems;
+__device__ __forceinline__ int64_t first_run(int64_t begin) { return begin + static_cast<int64_t>(threadIdx.x) * kItems; }
 
 // Warp sum with a fixed butterfly order (deterministic; every lane gets the sum).
 __device__ __forceinline__ double warp_sum(double v) {

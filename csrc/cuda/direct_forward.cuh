@@ -133,9 +133,9 @@ template <Approx A, typename P, typename TT>
 cudaError_t run_direct(const Problem& p, const ForwardPlan& plan, void* ws, void* out) {
   using O = acc_t<P>;
   const int T = static_cast<int>(p.T);
-  double* partial = carve<double>(ws, plan.workspace.partial);
+  double* partial;
+  SOFTSET_RETURN_IF_ERROR(carve_zeroed(ws, plan.workspace.partial, p.stream, partial));
   double* pq = carve<double>(ws, plan.workspace.pq);
-  SOFTSET_RETURN_IF_ERROR(cudaMemsetAsync(partial, 0, plan.workspace.partial.bytes, p.stream));
   direct_kernel<A, P, TT><<<static_cast<unsigned>(plan.blocks), kThreads, 0, p.stream>>>(
       make_reader<P, TT>(p), p.grid, T, p.k, plan.split, p.group_len(), partial, pq);
   SOFTSET_LAUNCH_CHECK();

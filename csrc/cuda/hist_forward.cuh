@@ -27,6 +27,18 @@ __global__ void build_buckets_kernel(const double* __restrict__ grid, int T, int
   buckets[u] = bucket_entry(grid, T, B, u, linear);
 }
 
+// Shared memory of the histogram kernels (plan.h) starts with the block's look-up data:
+// a[T], b[T] (double) and buckets[B] (int4). Carves them out of smem; returns where the
+// shared histogram (of H words) starts. (Out-parameters: returning a struct of the three
+// pointers, or staging and zeroing in here too, compiles to different machine code.)
+template <typename H>
+__device__ __forceinline__ H* carve_grid(unsigned char* smem, int T, int B, double*& a, double*& b, int4*& buckets) {
+  a = reinterpret_cast<double*>(smem);
+  b = a + T;
+  buckets = reinterpret_cast<int4*>(b + T);
+  return reinterpret_cast<H*>(buckets + B);
+}
+
 // Copies a block's look-up data into shared memory (no barrier: callers add theirs):
 // a = column 1 (linear) or tau (step), b = column 2 (linear), and the bucket table.
 template <bool kLinear>
@@ -50,10 +62,9 @@ __global__ void __launch_bounds__(kThreads) hist_kernel(Reader<P, TT, acc_t<P>> 
                                                         Split split, int64_t len, double* __restrict__ ghist) {
   constexpr bool kLinear = A == Approx::kLinear;
   extern __shared__ __align__(16) unsigned char smem[];
-  double* a = reinterpret_cast<double*>(smem);
-  double* b = a + T;
-  int4* buckets = reinterpret_cast<int4*>(b + T);
-  H* hist = reinterpret_cast<H*>(buckets + B);
+  double *a, *b;
+  int4* buckets;
+  H* hist = carve_grid<H>(smem, T, B, a, b, buckets);
   const int F = 8 * (T + 1);
   stage_grid<kLinear>(grid, T, B, buckets_g, a, b, buckets);
   for (int i = threadIdx.x; i < F * R; i += kThreads) hist[i] = H(0);
@@ -64,8 +75,7 @@ __global__ void __launch_bounds__(kThreads) hist_kernel(Reader<P, TT, acc_t<P>> 
   const bool vec = rd.vector_ok(g, begin);
   const int r = threadIdx.x & (R - 1);
   const int off3 = 4 * (T + 1);
-  for (int64_t j0 = begin + static_cast<int64_t>(threadIdx.x) * kItems; j0 < end;
-       j0 += static_cast<int64_t>(kThreads) * kItems) {
+  for (int64_t j0 = first_run(begin); j0 < end; j0 += kRunStride) {
     Element el[kItems];
     rd.read(g, j0, end, vec, el);
 #pragma unroll
@@ -228,10 +238,9 @@ __global__ void __launch_bounds__(kThreads) hist32_kernel(Reader<P, TT, acc_t<P>
                                                           double* __restrict__ gside) {
   constexpr bool kLinear = A == Approx::kLinear;
   extern __shared__ __align__(16) unsigned char smem[];
-  double* a = reinterpret_cast<double*>(smem);
-  double* b = a + T;
-  int4* buckets = reinterpret_cast<int4*>(b + T);
-  unsigned* words = reinterpret_cast<unsigned*>(buckets + B);
+  double *a, *b;
+  int4* buckets;
+  unsigned* words = carve_grid<unsigned>(smem, T, B, a, b, buckets);
   const int W = hist32_words(T, kLinear);
   stage_grid<kLinear>(grid, T, B, buckets_g, a, b, buckets);
   for (int i = threadIdx.x; i < W * R; i += kThreads) words[i] = 0u;
@@ -244,8 +253,7 @@ __global__ void __launch_bounds__(kThreads) hist32_kernel(Reader<P, TT, acc_t<P>
   const int F = 8 * (T + 1), off3 = 4 * (T + 1);
   double* side = gside + g * F;
   const double scale = ldexp(1.0, kfix);
-  for (int64_t j0 = begin + static_cast<int64_t>(threadIdx.x) * kItems; j0 < end;
-       j0 += static_cast<int64_t>(kThreads) * kItems) {
+  for (int64_t j0 = first_run(begin); j0 < end; j0 += kRunStride) {
     Element el[kItems];
     rd.read(g, j0, end, vec, el);
 #pragma unroll
@@ -318,16 +326,13 @@ cudaError_t run_hist(const Problem& p, const ForwardPlan& plan, void* ws, void* 
   using O = acc_t<P>;
   const int T = static_cast<int>(p.T);
   int4* buckets = carve<int4>(ws, plan.workspace.buckets);
-  double* ghist = carve<double>(ws, plan.workspace.ghist);
-  SOFTSET_RETURN_IF_ERROR(cudaMemsetAsync(ghist, 0, plan.workspace.ghist.bytes, p.stream));
+  double* ghist;
+  SOFTSET_RETURN_IF_ERROR(carve_zeroed(ws, plan.workspace.ghist, p.stream, ghist));
   build_buckets_kernel<<<(plan.B + 255) / 256, 256, 0, p.stream>>>(p.grid, T, plan.B, A == Approx::kLinear, buckets);
   SOFTSET_LAUNCH_CHECK();
-  auto kernel = hist_kernel<A, P, TT, double>;
-  SOFTSET_RETURN_IF_ERROR(
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(plan.smem)));
-  kernel<<<static_cast<unsigned>(plan.blocks), kThreads, plan.smem, p.stream>>>(
-      make_reader<P, TT>(p), p.grid, T, plan.B, plan.R, buckets, plan.split, p.group_len(), ghist);
-  SOFTSET_LAUNCH_CHECK();
+  SOFTSET_RETURN_IF_ERROR(launch_with_smem(hist_kernel<A, P, TT, double>, plan.blocks, plan.smem, p.stream,
+                                           make_reader<P, TT>(p), p.grid, T, plan.B, plan.R, buckets, plan.split,
+                                           p.group_len(), ghist));
   finalize_hist_kernel<A, O><<<static_cast<unsigned>(p.groups()), kThreads, 0, p.stream>>>(ghist, p.grid, T,
                                                                                          static_cast<O*>(out));
   SOFTSET_LAUNCH_CHECK();
@@ -341,18 +346,15 @@ cudaError_t run_hist32(const Problem& p, const ForwardPlan& plan, void* ws, void
   const ForwardWorkspace& w = plan.workspace;
   int4* buckets = carve<int4>(ws, w.buckets);
   double* ghist = carve<double>(ws, w.ghist);
-  unsigned long long* gint = carve<unsigned long long>(ws, w.gint);
-  double* side = carve<double>(ws, w.side);
-  SOFTSET_RETURN_IF_ERROR(cudaMemsetAsync(gint, 0, w.gint.bytes, p.stream));
-  SOFTSET_RETURN_IF_ERROR(cudaMemsetAsync(side, 0, w.side.bytes, p.stream));
+  unsigned long long* gint;
+  double* side;
+  SOFTSET_RETURN_IF_ERROR(carve_zeroed(ws, w.gint, p.stream, gint));
+  SOFTSET_RETURN_IF_ERROR(carve_zeroed(ws, w.side, p.stream, side));
   build_buckets_kernel<<<(plan.B + 255) / 256, 256, 0, p.stream>>>(p.grid, T, plan.B, A == Approx::kLinear, buckets);
   SOFTSET_LAUNCH_CHECK();
-  auto kernel = hist32_kernel<A, P, TT>;
-  SOFTSET_RETURN_IF_ERROR(
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(plan.smem)));
-  kernel<<<static_cast<unsigned>(plan.blocks), kThreads, plan.smem, p.stream>>>(
-      make_reader<P, TT>(p), p.grid, T, plan.B, plan.R, buckets, plan.split, p.group_len(), plan.kfix, gint, side);
-  SOFTSET_LAUNCH_CHECK();
+  SOFTSET_RETURN_IF_ERROR(launch_with_smem(hist32_kernel<A, P, TT>, plan.blocks, plan.smem, p.stream,
+                                           make_reader<P, TT>(p), p.grid, T, plan.B, plan.R, buckets, plan.split,
+                                           p.group_len(), plan.kfix, gint, side));
   const int64_t n = p.groups() * 8 * (p.T + 1);
   hist32_convert_kernel<<<static_cast<unsigned>((n + 255) / 256), 256, 0, p.stream>>>(gint, side, n, plan.kfix, ghist);
   SOFTSET_LAUNCH_CHECK();
