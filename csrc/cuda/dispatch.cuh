@@ -55,8 +55,9 @@ cudaError_t dispatch_target(DType target, Fn&& fn) {
   return dispatch_dtype(target, std::forward<Fn>(fn));
 }
 
-// Accumulation dtype of a preds type: weights and outputs are float64 for float64 preds, else float32.
+// Accumulation dtype of a preds type: softset_common.h's counts_type (weights and outputs are
+// float64 for float64 preds, else float32).
 template <typename P>
-using acc_t = typename std::conditional<std::is_same<P, double>::value, double, float>::type;
+using acc_t = softset::counts_type<P>;
 
 }  // namespace softset_cuda
