@@ -45,7 +45,7 @@ def _resolve_group(process_group):
     return process_group
 
 
-# Configurations this process has checked with its group: (group name, fingerprint).
+# Configurations this process has checked with its group: (group name, described options, grid digest).
 _AGREED: set = set()
 # The digest of a grid's values by id(grid), with a weak reference that proves the id is still that
 # grid's (cached grids are read once). Bounded: cleared when full.
@@ -57,7 +57,8 @@ def _grid_digest(grid: torch.Tensor) -> str:
     entry = _GRID_DIGESTS.get(id(grid))
     if entry is not None and entry[0]() is grid:
         return entry[1]
-    values = grid.detach().to("cpu", torch.float64).contiguous().numpy().tobytes()
+    # repr of the float64 values round-trips exactly; .numpy() would need numpy, which torch does not.
+    values = repr(grid.detach().to("cpu", torch.float64).tolist()).encode()
     digest = hashlib.blake2b(values, digest_size=16).hexdigest()
     if len(_GRID_DIGESTS) >= _GRID_DIGESTS_LIMIT:
         _GRID_DIGESTS.clear()
@@ -76,10 +77,10 @@ def check_ranks_agree(counts: torch.Tensor, grid: torch.Tensor, options: dict, p
         return
     group = _resolve_group(process_group)
     described = dict(shape=list(counts.shape[1:]), dtype=str(counts.dtype).replace("torch.", ""), **options)
-    text = repr(sorted(described.items())) + _grid_digest(grid)
-    fingerprint = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=7).digest(), "little")
-    if (group.group_name, fingerprint) in _AGREED:
+    configuration = (group.group_name, repr(sorted(described.items())), _grid_digest(grid))
+    if configuration in _AGREED:  # a set look-up per step; the fingerprint only for a new configuration
         return
+    fingerprint = int.from_bytes(hashlib.blake2b(repr(configuration[1:]).encode(), digest_size=7).digest(), "little")
     flags = torch.tensor([fingerprint, -fingerprint], dtype=torch.int64, device=counts.device)
     dist.all_reduce(flags, op=dist.ReduceOp.MAX, group=group)
     highest, minus_lowest = flags.tolist()
@@ -89,7 +90,7 @@ def check_ranks_agree(counts: torch.Tensor, grid: torch.Tensor, options: dict, p
             "sync_dist=True: the ranks of the process group do not sum the same kind of counts. This rank has "
             f"counts {described} for thresholds {thresholds}; every rank must pass the same task, num_classes, "
             "thresholds, approx (with its delta or k), ignore_index and preds dtype")
-    _AGREED.add((group.group_name, fingerprint))
+    _AGREED.add(configuration)
 
 
 def all_reduce_counts(counts: torch.Tensor, process_group=None, *, samplewise: bool = False) -> torch.Tensor:
