@@ -193,6 +193,9 @@ class Layout:
     shape: [N, C, L] of the op; target_shape: [N, C, L] or [N, L]
     out_shape: the public result shape; the op returns [G, C, T, 4]
     validate_values: the data's values are still to be checked (by check_values or the fused op)
+    from_logits: preds were logits, made probabilities by :func:`probabilities`
+    logits_checked: ``from_logits`` values were checked before the sigmoid / softmax
+    target_remapped: the target was rewritten from the data (a multiclass ignore_index naming a class)
     """
     preds: torch.Tensor
     target: torch.Tensor
@@ -209,6 +212,21 @@ class Layout:
     target_shape: tuple
     out_shape: tuple
     validate_values: bool
+    from_logits: bool = False
+    logits_checked: bool = False
+    target_remapped: bool = False
+
+
+def probabilities(logits: torch.Tensor, task: str) -> torch.Tensor:
+    """``from_logits``: the softmax over the class axis for a multiclass task, else the sigmoid."""
+    return logits.softmax(dim=1) if task == "multiclass" else logits.sigmoid()
+
+
+def kernel_target(target: torch.Tensor) -> torch.Tensor:
+    """target in a dtype every op path reads (KERNEL_TARGET_DTYPES): others are converted."""
+    if target.dtype in KERNEL_TARGET_DTYPES:
+        return target
+    return target.to(torch.int64 if not target.is_floating_point() else torch.float32)
 
 
 # The target value an ignored class is remapped to: outside every class range, and read by every kernel.
@@ -249,14 +267,15 @@ def resolve(preds, target, *, thresholds, approx, delta, k, task, num_classes, w
         raise ValueError("validate_args=True reads the data's values, which torch.func.vmap does not allow; "
                          "pass validate_args=False inside vmap (and validate the unbatched inputs once)")
     grid = grid_for(thresholds, approx, float(delta), preds.device, validate_tensor=validate_values)
+    logits_checked = from_logits and validate_values
     if from_logits:
         if validate_values:
             check_values(preds, target, weight, task, classes, ignore_index, from_logits)
             validate_values = False
-        preds = preds.softmax(dim=1) if task == "multiclass" else preds.sigmoid()
-    if target.dtype not in KERNEL_TARGET_DTYPES:  # every op path reads these dtypes only
-        target = target.to(torch.int64 if not target.is_floating_point() else torch.float32)
-    if task == "multiclass" and ignore_index is not None and 0 <= ignore_index < classes:
+        preds = probabilities(preds, task)
+    target = kernel_target(target)
+    target_remapped = task == "multiclass" and ignore_index is not None and 0 <= ignore_index < classes
+    if target_remapped:
         if validate_values:  # on the targets as given: the remapping below would hide a stray -1
             check_values(preds, target, weight, task, classes, ignore_index, False)
             validate_values = False
@@ -280,7 +299,8 @@ def resolve(preds, target, *, thresholds, approx, delta, k, task, num_classes, w
         out_shape = (batch, classes, num_thresholds, 4) if samplewise else (classes, num_thresholds, 4)
     return Layout(preds=preds, target=target, weight=weight, grid=grid, approx=approx, k=float(k), task=task,
                   classes=classes, num_classes=op_classes, ignore_index=ignore_index, samplewise=samplewise,
-                  shape=shape, target_shape=target_shape, out_shape=out_shape, validate_values=validate_values)
+                  shape=shape, target_shape=target_shape, out_shape=out_shape, validate_values=validate_values,
+                  from_logits=from_logits, logits_checked=logits_checked, target_remapped=target_remapped)
 
 
 def prepare(preds, target, *, thresholds, approx, delta, k, task, num_classes, weight, ignore_index,

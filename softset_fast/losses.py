@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, Union
 import torch
 from torch import nn
 
+from . import _loss_plans
 from . import metrics as _metrics
 from ._options import (LOSS_OPTIONS, MODULE_OPTIONS, Approx, Average, Backend, ClassWeight, MultidimAverage, Task,
                        Thresholds, check_class_options, check_loss_options, check_metric_kwargs, document, pick,
@@ -121,6 +122,12 @@ def metric_loss(preds: torch.Tensor, target: torch.Tensor, metric: Metric = "f1"
         >>> sf.metric_loss(probs, torch.tensor([0, 1, 2, 1]), "jaccard", task="multiclass", average="none")
         tensor([0.6811, 0.6399, 0.7630])
     """
+    key = _loss_plans.signature(preds, target, weight, metric, average, metric_kwargs, classes, class_weight,
+                                ignore_absent_classes, thresholds, approx, delta, k, task, num_classes, ignore_index,
+                                multidim_average, from_logits, backend, validate_args, sync_dist)
+    plan = _loss_plans.plan_for(key)
+    if plan is not None:  # this signature's checks passed before: straight to the fused op
+        return plan(preds, target, weight)
     function = _resolve_metric(metric)
     kwargs = _checked_metric_kwargs(metric, metric_kwargs)
     checked = check_class_options(average, classes, class_weight, ignore_absent_classes, task, num_classes,
@@ -136,7 +143,7 @@ def metric_loss(preds: torch.Tensor, target: torch.Tensor, metric: Metric = "f1"
         _check_against_classes(classes, class_weight, layout.classes)
     task_average = average if layout.task != "binary" else "macro"
     if not class_control and fused_loss_runs(backend, layout.preds.device) and _fusable(metric, kwargs):
-        return _fused_loss(layout, metric, task_average, kwargs, sync_dist, process_group)
+        return _fused_loss(layout, metric, task_average, kwargs, sync_dist, process_group, key)
     counts = counts_of_prepared(to_op_layout(layout), counts_function(backend), sync_dist, process_group)
     if layout.task == "binary":
         return 1 - _metric_values(function, counts, kwargs, None).mean()
@@ -161,14 +168,18 @@ def _fusable(metric, kwargs: dict) -> bool:
     return isinstance(metric, str) and metric in _metrics.METRICS and set(kwargs) <= allowed
 
 
-def _fused_loss(layout, metric: str, average: str, kwargs: dict, sync_dist: bool, process_group):
+def _fused_loss(layout, metric: str, average: str, kwargs: dict, sync_dist: bool, process_group, key):
     beta = float(kwargs.get("beta", 1.0))
     zero_division = float(kwargs.get("zero_division", 0.0))
     ops = torch.ops.softset_fast
     if not sync_dist:
-        return ops.soft_set_loss(layout.preds, layout.target, layout.weight, layout.grid, layout.approx, layout.k,
-                                 layout.num_classes, layout.ignore_index, layout.samplewise, list(layout.shape),
-                                 layout.task, layout.validate_values, metric, average, beta, zero_division)
+        op_args = (layout.grid, layout.approx, layout.k, layout.num_classes, layout.ignore_index, layout.samplewise,
+                   list(layout.shape), layout.task, layout.validate_values, metric, average, beta, zero_division)
+        if not layout.target_remapped:  # the plan repeats what resolve did to the tensors, remapping aside
+            _loss_plans.record(key, _loss_plans.FusedPlan(
+                op_args, from_logits=layout.from_logits,
+                check_logits=(layout.task, layout.classes, layout.ignore_index) if layout.logits_checked else None))
+        return ops.soft_set_loss(layout.preds, layout.target, layout.weight, *op_args)
     # The collective sits between the counts and the loss: counts -> all-reduce -> epilogue.
     counts = op_counts(to_op_layout(layout), ops.soft_counts, True, process_group)
     return ops.metric_loss(counts, metric, average, beta, zero_division)

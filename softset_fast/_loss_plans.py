@@ -1,0 +1,86 @@
+"""Repeated loss calls: the checks and the op's layout worked out once per call signature.
+
+A training loop calls the same loss with the same options on tensors of the same dtypes and
+shapes every step. The first call of a signature runs every check (losses.metric_loss); when
+it ends in the fused op, it records a :class:`FusedPlan`, the op's arguments that do not
+depend on the data. A later call with the same signature goes straight to the op. The data's
+values are still checked on every call (by the op, or before the sigmoid of ``from_logits``).
+
+A signature is every option with its type (``k=True`` must not reuse the plan of ``k=1``) and
+each tensor's dtype, shape, device and requires_grad. Calls whose work depends on more than
+that never use a plan: a tensor grid, class options, sync_dist, a callable metric,
+approx="step" (it warns), tracing and functorch transforms.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ._prepare import check_values, kernel_target, probabilities
+
+_PLANS: dict = {}
+_PLANS_LIMIT = 256
+
+
+@dataclass(frozen=True)
+class FusedPlan:
+    """One call signature's fused loss: ``soft_set_loss(preds, target, weight, *op_args)``."""
+    op_args: tuple
+    from_logits: bool
+    check_logits: tuple | None  # (task, classes, ignore_index) of check_values when the logits are checked
+
+    def __call__(self, preds: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+        task = self.op_args[7]
+        if self.from_logits:
+            if self.check_logits is not None:
+                check_values(preds, target, weight, *self.check_logits, True)
+            preds = probabilities(preds, task)
+        return torch.ops.softset_fast.soft_set_loss(preds, kernel_target(target), weight, *self.op_args)
+
+
+def _tensor_key(tensor) -> tuple | None:
+    return (tensor.dtype, tensor.shape, tensor.device, tensor.requires_grad)
+
+
+def _thresholds_key(thresholds):
+    if thresholds is None or (type(thresholds) is int):
+        return thresholds
+    if type(thresholds) in (list, tuple):
+        return tuple(thresholds), tuple(map(type, thresholds))
+    raise TypeError  # a tensor grid (its values may change): no plan
+
+
+def signature(preds, target, weight, metric, average, metric_kwargs, classes, class_weight, ignore_absent_classes,
+              thresholds, approx, delta, k, task, num_classes, ignore_index, multidim_average, from_logits, backend,
+              validate_args, sync_dist) -> tuple | None:
+    """The hashable signature of a loss call, or None when the call cannot use a plan."""
+    if (sync_dist is not False or classes is not None or class_weight is not None
+            or ignore_absent_classes is not False or type(metric) is not str or approx == "step"
+            or type(preds) is not torch.Tensor or type(target) is not torch.Tensor
+            or (weight is not None and type(weight) is not torch.Tensor)
+            or (metric_kwargs is not None and type(metric_kwargs) is not dict)
+            or torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active()):
+        return None
+    scalars = (metric, average, approx, delta, k, task, num_classes, ignore_index, multidim_average, from_logits,
+               backend, validate_args)
+    try:
+        kw = tuple(metric_kwargs.items()) if metric_kwargs else ()
+        key = (scalars, tuple(map(type, scalars)), kw, tuple(type(v) for _, v in kw), _thresholds_key(thresholds),
+               _tensor_key(preds), _tensor_key(target), None if weight is None else _tensor_key(weight))
+        hash(key)
+    except TypeError:  # unhashable option values, or a tensor grid
+        return None
+    return key
+
+
+def plan_for(key: tuple | None) -> FusedPlan | None:
+    return None if key is None else _PLANS.get(key)
+
+
+def record(key: tuple | None, plan: FusedPlan) -> None:
+    if key is None:
+        return
+    if len(_PLANS) >= _PLANS_LIMIT:
+        _PLANS.clear()
+    _PLANS[key] = plan
