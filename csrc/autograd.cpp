@@ -149,22 +149,38 @@ at::Tensor soft_counts_backward_autograd(const at::Tensor& grad, const at::Tenso
                                    samplewise);
 }
 
-// One node for the whole loss: metric_loss_backward gives dL/dcounts, _soft_counts_backward dL/dpreds.
+// One node for the whole loss. A training call (preds requires grad, one loss value) computes
+// dL/dpreds in the forward, while the data is still in cache: counts, loss, dL/dcounts and the
+// per-sample pass in one op call, so the backward is one multiplication by the upstream gradient
+// (the way fused cross-entropy kernels do it; float32 / float64 preds, whose gradient rounded once
+// more by that multiplication stays within an ulp). Otherwise, and for create_graph=True (where the
+// backward ops' own autograd must raise instead of giving a zero second derivative), the backward
+// runs metric_loss_backward -> dL/dcounts, then _soft_counts_backward -> dL/dpreds.
 class SoftSetLoss : public torch::autograd::Function<SoftSetLoss> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& preds, const at::Tensor& target,
                             const c10::optional<at::Tensor>& weight, const at::Tensor& grid, c10::string_view approx,
                             double k, int64_t num_classes, c10::optional<int64_t> ignore_index, bool samplewise,
                             at::IntArrayRef shape, c10::string_view task, bool validate, c10::string_view metric,
-                            c10::string_view average, double beta, double zero_division) {
+                            c10::string_view average, double beta, double zero_division, bool gradient_now) {
     at::AutoDispatchBelowADInplaceOrView guard;
     const LossLayout layout = make_layout(shape, task, num_classes, samplewise);
     const LossOptions options{std::string(metric), std::string(average), beta, zero_division};
     LossParts parts =
         soft_set_loss_parts(layout, preds, target, weight, grid, approx, k, ignore_index, validate, options);
+    at::Tensor grad_preds;
+    if (gradient_now) {
+      const c10::optional<at::Tensor> w =
+          parts.inputs.weight.defined() ? c10::optional<at::Tensor>(parts.inputs.weight) : c10::nullopt;
+      const at::Tensor unit = at::ones({}, parts.counts.options().dtype(at::kDouble));
+      const at::Tensor grad_counts = counts_gradient(unit, parts.counts, options);
+      grad_preds = call_soft_counts_backward(grad_counts, parts.inputs.preds, parts.inputs.target, w, grid, approx, k,
+                                             num_classes, ignore_index, samplewise)
+                       .reshape(preds.sizes());
+    }
     // preds itself, not its [N, C, L] view: a second derivative must reach the backward ops'
     // own autograd (which says it is not implemented) instead of a tensor without history.
-    ctx->save_for_backward({preds, parts.inputs.target, parts.inputs.weight, grid, parts.counts});
+    ctx->save_for_backward({preds, parts.inputs.target, parts.inputs.weight, grid, parts.counts, grad_preds});
     ctx->saved_data["shape"] = shape.vec();
     ctx->saved_data["approx"] = std::string(approx);
     ctx->saved_data["k"] = k;
@@ -179,17 +195,18 @@ class SoftSetLoss : public torch::autograd::Function<SoftSetLoss> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    variable_list result(16);  // one per forward input; only preds gets a gradient
+    variable_list result(17);  // one per forward input; only preds gets a gradient
     if (!ctx->needs_input_grad(0)) return result;
     const variable_list saved = ctx->get_saved_variables();
+    if (saved[5].defined() && !at::GradMode::is_enabled()) {
+      result[0] = saved[5] * grads[0];  // the loss is a 0-d tensor here: dL/dpreds scales with it
+      return result;
+    }
     const c10::optional<at::Tensor> weight =
         saved[2].defined() ? c10::optional<at::Tensor>(saved[2]) : c10::nullopt;
-    // dL/dcounts in float64 (from float64 counts), as the counts' backward reads it: cast to float32
-    // counts it can overflow (2/fp for a subnormal fp) and become inf·0 = NaN for samples y = 0.
-    const at::Tensor grad_counts =
-        call_metric_loss_backward(grads[0], saved[4].to(at::kDouble), ctx->saved_data["metric"].toStringRef(),
-                                  ctx->saved_data["average"].toStringRef(), ctx->saved_data["beta"].toDouble(),
-                                  ctx->saved_data["zero_division"].toDouble());
+    const LossOptions options{ctx->saved_data["metric"].toStringRef(), ctx->saved_data["average"].toStringRef(),
+                              ctx->saved_data["beta"].toDouble(), ctx->saved_data["zero_division"].toDouble()};
+    const at::Tensor grad_counts = counts_gradient(grads[0], saved[4], options);
     const at::Tensor preds = saved[0];
     const at::Tensor grad_preds = call_soft_counts_backward(
         grad_counts, preds.reshape(ctx->saved_data["shape"].toIntVector()), saved[1], weight, saved[3],
@@ -199,6 +216,16 @@ class SoftSetLoss : public torch::autograd::Function<SoftSetLoss> {
     result[0] = grad_preds.reshape(preds.sizes());
     return result;
   }
+
+ private:
+  // dL/dcounts in float64, from float64 counts, as the counts' backward reads it: from float32
+  // counts it can overflow (2/fp for a subnormal fp) and become inf·0 = NaN for samples y = 0.
+  static at::Tensor counts_gradient(const at::Tensor& grad, const at::Tensor& counts, const LossOptions& options) {
+    // No aten::to when already float64: an op below autograd must not return its input.
+    const at::Tensor counts64 = counts.scalar_type() == at::kDouble ? counts : counts.to(at::kDouble);
+    return call_metric_loss_backward(grad, counts64, options.metric, options.average, options.beta,
+                                     options.zero_division);
+  }
 };
 
 at::Tensor soft_set_loss_autograd(const at::Tensor& preds, const at::Tensor& target,
@@ -207,8 +234,13 @@ at::Tensor soft_set_loss_autograd(const at::Tensor& preds, const at::Tensor& tar
                                   c10::optional<int64_t> ignore_index, bool samplewise, at::IntArrayRef shape,
                                   c10::string_view task, bool validate, c10::string_view metric,
                                   c10::string_view average, double beta, double zero_division) {
+  // A training call: the gradient is computed with the loss (see SoftSetLoss). Not for float16 /
+  // bfloat16 preds: their gradient rounded before the upstream scaling would be rounded twice.
+  const bool single_rounding = preds.scalar_type() == at::kFloat || preds.scalar_type() == at::kDouble;
+  const bool gradient_now =
+      average != "none" && single_rounding && preds.requires_grad() && at::GradMode::is_enabled();
   return SoftSetLoss::apply(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise, shape,
-                            task, validate, metric, average, beta, zero_division);
+                            task, validate, metric, average, beta, zero_division, gradient_now);
 }
 
 }  // namespace

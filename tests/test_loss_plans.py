@@ -100,7 +100,8 @@ def test_an_equal_valued_option_of_another_type_is_checked_anew(good, bad, error
         sf.fbeta_loss(preds, target, **kwargs, **bad)
 
 
-def test_calls_that_depend_on_more_than_the_signature_record_no_plan():
+def test_calls_that_depend_on_more_than_the_signature_record_no_plan(monkeypatch):
+    monkeypatch.setattr(sf.losses, "_step_warned", False)  # the warning shows once per process
     preds, target = torch.rand(16, 3), torch.randint(0, 3, (16,))
     sf.f1_loss(preds, target, task="multiclass", ignore_index=1)  # the target is remapped from the data
     sf.f1_loss(preds[:, 0], target > 0, thresholds=torch.tensor([0.3, 0.6]))

@@ -209,7 +209,8 @@ at::Tensor soft_counts_backward_cpu(const at::Tensor& grad, const at::Tensor& pr
   const at::Tensor grad64 = grad.to(at::kDouble).contiguous();
   std::vector<double> tables;
   build_tables(pr, grad64, tables);
-  const LinearCells linear = pr.approx == Approx::kLinear ? LinearCells::make(pr.a, pr.b) : LinearCells{};
+  const std::shared_ptr<const LinearCells> cells_ptr = LinearCells::of(pr);
+  const LinearCells& linear = *cells_ptr;
   if (pr.approx == Approx::kLinear) {
     std::vector<double> by_cell;
     cell_tables(pr, linear, tables, by_cell);

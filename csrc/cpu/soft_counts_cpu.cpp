@@ -27,6 +27,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <mutex>
 
 namespace softset {
 namespace cpu {
@@ -104,6 +105,27 @@ LinearCells LinearCells::make(const std::vector<double>& a, const std::vector<do
     cells.i3[cell + 1] = cells.i3[cell] + (is_b[cell] ? 1 : 0);
   }
   return cells;
+}
+
+std::shared_ptr<const LinearCells> LinearCells::of(const std::vector<double>& a, const std::vector<double>& b) {
+  static std::mutex mutex;
+  static std::vector<double> last_a, last_b;
+  static std::shared_ptr<const LinearCells> last;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (last && a == last_a && b == last_b) return last;
+  }
+  auto cells = std::make_shared<const LinearCells>(make(a, b));
+  std::lock_guard<std::mutex> lock(mutex);
+  last_a = a;
+  last_b = b;
+  last = cells;
+  return cells;
+}
+
+std::shared_ptr<const LinearCells> LinearCells::of(const Problem& pr) {
+  static const auto none = std::make_shared<const LinearCells>();
+  return pr.approx == Approx::kLinear ? of(pr.a, pr.b) : none;
 }
 
 bool use_avx2_fma() {
@@ -366,7 +388,8 @@ at::Tensor soft_counts_cpu(const at::Tensor& preds, const at::Tensor& target, co
   at::Tensor out = at::zeros({pr.G(), pr.C, pr.T, 4}, preds.options().dtype(counts_dtype(preds.scalar_type())));
   if (pr.N * pr.C * pr.L == 0) return out;  // nothing to count: zeros
 
-  const LinearCells linear = pr.approx == Approx::kLinear ? LinearCells::make(pr.a, pr.b) : LinearCells{};
+  const std::shared_ptr<const LinearCells> cells_ptr = LinearCells::of(pr);
+  const LinearCells& linear = *cells_ptr;
   const CountTable step_cells(pr.approx == Approx::kStep ? pr.tau : std::vector<double>{});
   const CountTable& cells = pr.approx == Approx::kStep ? step_cells : linear.table;
   const SigmoidTable sig = pr.approx == Approx::kSigmoid ? make_sigmoid_table(pr) : SigmoidTable{};

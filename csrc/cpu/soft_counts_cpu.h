@@ -8,6 +8,7 @@
 #include <ATen/OpMathType.h>
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -108,6 +109,11 @@ struct LinearCells {
   CountTable table;
   std::vector<int64_t> i1, i3;  // [2T + 1]
   static LinearCells make(const std::vector<double>& a, const std::vector<double>& b);
+  // make(a, b), reused while the grid stays the same (a training loop passes one grid every
+  // step, and building the table costs more than counting a thousand samples).
+  static std::shared_ptr<const LinearCells> of(const std::vector<double>& a, const std::vector<double>& b);
+  // The cells of a problem: of(a, b) for approx="linear", else empty cells.
+  static std::shared_ptr<const LinearCells> of(const Problem& pr);
 };
 
 // The label of one element: skip (ignored) or y. For kBinary / kClass y is 0 or 1.
