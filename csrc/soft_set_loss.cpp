@@ -9,6 +9,7 @@
 #include "soft_set_loss.h"
 
 #include "op_calls.h"
+#include "cpu/soft_counts_cpu.h"
 
 #include <torch/library.h>
 
@@ -45,73 +46,107 @@ std::pair<at::Tensor, at::Tensor> kept_range(const at::Tensor& x, const at::Tens
 
 }  // namespace
 
+namespace {
+
+// What the value checks read: the range of preds, of the kept targets and of the weights.
+struct ValueRanges {
+  bool preds = false, target = false, weight = false;  // which are checked
+  double preds_low = 0, preds_high = 0, target_low = 0, target_high = 0, weight_low = 0, weight_high = 0;
+};
+
+// The public API's errors for out-of-range values, with its messages.
+void report_bad_values(const LossLayout& layout, const ValueRanges& r, at::ScalarType preds_dtype,
+                       at::ScalarType target_dtype) {
+  if (r.preds) {
+    TORCH_CHECK_VALUE(std::isfinite(r.preds_low) && std::isfinite(r.preds_high), "preds contains NaN or inf");
+    TORCH_CHECK_VALUE(r.preds_low >= 0 && r.preds_high <= 1,
+                      "preds must be probabilities in [0, 1] (or pass from_logits=True), got values in [",
+                      fmt_g(r.preds_low), ", ", fmt_g(r.preds_high), "]");
+  }
+  if (r.target && r.target_low <= r.target_high) {  // else every element is ignored
+    const double low = r.target_low, high = r.target_high;
+    if (layout.task == "multiclass") {
+      TORCH_CHECK_VALUE(low >= 0 && high < layout.classes, "target must hold class indices in [0, ", layout.classes,
+                        ") or ignore_index, got values in [", static_cast<int64_t>(low), ", ",
+                        static_cast<int64_t>(high), "]");
+    } else if (at::isFloatingType(target_dtype)) {
+      TORCH_CHECK_VALUE(low >= 0 && high <= 1, "target must lie in [0, 1] (soft labels allowed) for task='",
+                        layout.task, "', got values in [", fmt_g(low), ", ", fmt_g(high), "]");
+    } else {
+      TORCH_CHECK_VALUE(low >= 0 && high <= 1, "target must hold 0 or 1 for task='", layout.task,
+                        "' (or ignore_index)");
+    }
+  }
+  if (r.weight) {
+    TORCH_CHECK_VALUE(std::isfinite(r.weight_low) && std::isfinite(r.weight_high), "weight contains NaN or inf");
+    TORCH_CHECK_VALUE(r.weight_low >= 0, "weight must be non-negative");
+    const bool float32_counts = counts_dtype(preds_dtype) == at::kFloat;
+    TORCH_CHECK_VALUE(!float32_counts || r.weight_high <= std::numeric_limits<float>::max(),
+                      "weight must be finite in float32, the dtype the counts of ", dtype_name(preds_dtype),
+                      " preds accumulate in; got values up to ", fmt_g(r.weight_high));
+  }
+}
+
+// Which of the tensors the value checks read (an empty one, or a bool target, has nothing to check).
+ValueRanges checked_parts(const at::Tensor& preds, const at::Tensor& target, const c10::optional<at::Tensor>& weight) {
+  ValueRanges r;
+  r.preds = preds.numel() > 0;
+  r.target = target.numel() > 0 && target.scalar_type() != at::kBool;
+  r.weight = weight.has_value() && weight->defined() && weight->numel() > 0;
+  return r;
+}
+
+// The counts of a CPU call with the value checks done in the counting pass (cpu::ValueStats).
+at::Tensor counts_checked_on_cpu(const LossLayout& layout, const LossInputs& in, const c10::optional<at::Tensor>& weight,
+                                 const at::Tensor& grid, c10::string_view approx, double k,
+                                 c10::optional<int64_t> ignore_index) {
+  cpu::ValueStats stats;
+  at::Tensor counts = cpu::soft_counts_with_stats(in.preds, in.target, weight, grid, approx, k, layout.num_classes,
+                                                  ignore_index, layout.samplewise, &stats);
+  ValueRanges r = checked_parts(in.preds, in.target, weight);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  r.preds_low = stats.preds_nan ? nan : stats.preds_low;
+  r.preds_high = stats.preds_high;
+  r.target_low = stats.target_low;
+  r.target_high = stats.target_high;
+  r.weight_low = stats.weight_nan ? nan : stats.weight_low;
+  r.weight_high = stats.weight_high;
+  report_bad_values(layout, r, in.preds.scalar_type(), in.target.scalar_type());
+  return counts;
+}
+
+}  // namespace
+
 void check_loss_values(const LossLayout& layout, const at::Tensor& preds, const at::Tensor& target,
                        const c10::optional<at::Tensor>& weight, c10::optional<int64_t> ignore_index) {
   // Every statistic goes into one small tensor, read with one copy to the host (one
-  // synchronisation on a GPU, none on the CPU).
+  // synchronisation on a GPU).
+  ValueRanges r = checked_parts(preds, target, weight);
   std::vector<at::Tensor> stats;
-  const bool check_preds = preds.numel() > 0;
-  if (check_preds) {
+  if (r.preds) {
     auto [low, high] = at::aminmax(preds);
     stats.push_back(as_dtype(low, at::kDouble));
     stats.push_back(as_dtype(high, at::kDouble));
   }
-  const bool check_target = target.numel() > 0 && target.scalar_type() != at::kBool;
-  at::Tensor kept_count;
-  if (check_target) {
+  if (r.target) {
     at::Tensor keep;
     if (ignore_index.has_value()) keep = target.ne(*ignore_index);
     auto [low, high] = kept_range(target, keep);
     stats.push_back(low);
     stats.push_back(high);
   }
-  const bool check_weight = weight.has_value() && weight->defined() && weight->numel() > 0;
-  if (check_weight) {
+  if (r.weight) {
     auto [low, high] = kept_range(*weight, at::Tensor());
     stats.push_back(low);
     stats.push_back(high);
   }
   if (stats.empty()) return;
-  // CPU scalars are read in place; device ones in one copy.
-  std::vector<double> values(stats.size());
-  if (preds.is_cpu()) {
-    for (size_t i = 0; i < stats.size(); ++i) values[i] = stats[i].item<double>();
-  } else {
-    const at::Tensor host = at::stack(stats).to(at::kCPU);
-    std::copy_n(host.data_ptr<double>(), values.size(), values.begin());
-  }
-  const double* s = values.data();
-  if (check_preds) {
-    const double low = *s++, high = *s++;
-    TORCH_CHECK_VALUE(std::isfinite(low) && std::isfinite(high), "preds contains NaN or inf");
-    TORCH_CHECK_VALUE(low >= 0 && high <= 1, "preds must be probabilities in [0, 1] (or pass from_logits=True), "
-                      "got values in [", fmt_g(low), ", ", fmt_g(high), "]");
-  }
-  if (check_target) {
-    const double low = *s++, high = *s++;
-    if (low <= high) {  // else every element is ignored
-      if (layout.task == "multiclass") {
-        TORCH_CHECK_VALUE(low >= 0 && high < layout.classes, "target must hold class indices in [0, ",
-                          layout.classes, ") or ignore_index, got values in [", static_cast<int64_t>(low), ", ",
-                          static_cast<int64_t>(high), "]");
-      } else if (at::isFloatingType(target.scalar_type())) {
-        TORCH_CHECK_VALUE(low >= 0 && high <= 1, "target must lie in [0, 1] (soft labels allowed) for task='",
-                          layout.task, "', got values in [", fmt_g(low), ", ", fmt_g(high), "]");
-      } else {
-        TORCH_CHECK_VALUE(low >= 0 && high <= 1, "target must hold 0 or 1 for task='", layout.task,
-                          "' (or ignore_index)");
-      }
-    }
-  }
-  if (check_weight) {
-    const double low = *s++, high = *s++;
-    TORCH_CHECK_VALUE(std::isfinite(low) && std::isfinite(high), "weight contains NaN or inf");
-    TORCH_CHECK_VALUE(low >= 0, "weight must be non-negative");
-    const bool float32_counts = counts_dtype(preds.scalar_type()) == at::kFloat;
-    TORCH_CHECK_VALUE(!float32_counts || high <= std::numeric_limits<float>::max(),
-                      "weight must be finite in float32, the dtype the counts of ", dtype_name(preds.scalar_type()),
-                      " preds accumulate in; got values up to ", fmt_g(high));
-  }
+  const at::Tensor host = at::stack(stats).to(at::kCPU);
+  const double* s = host.data_ptr<double>();
+  if (r.preds) r.preds_low = *s++, r.preds_high = *s++;
+  if (r.target) r.target_low = *s++, r.target_high = *s++;
+  if (r.weight) r.weight_low = *s++, r.weight_high = *s++;
+  report_bad_values(layout, r, preds.scalar_type(), target.scalar_type());
 }
 
 LossInputs view_inputs(const LossLayout& layout, const at::Tensor& preds, const at::Tensor& target,
@@ -138,9 +173,14 @@ LossParts soft_set_loss_parts(const LossLayout& layout, const at::Tensor& preds,
   parts.inputs = view_inputs(layout, preds, target, weight);
   const c10::optional<at::Tensor> w =
       parts.inputs.weight.defined() ? c10::optional<at::Tensor>(parts.inputs.weight) : c10::nullopt;
-  if (validate) check_loss_values(layout, parts.inputs.preds, parts.inputs.target, w, ignore_index);
-  parts.counts = call_soft_counts(parts.inputs.preds, parts.inputs.target, w, grid, approx, k, layout.num_classes,
-                                  ignore_index, layout.samplewise);
+  // CPU: the checks in the counting pass (not for tensor subclasses such as FakeTensor, which hold no data).
+  if (validate && preds.is_cpu() && !preds.key_set().has(c10::DispatchKey::Python)) {
+    parts.counts = counts_checked_on_cpu(layout, parts.inputs, w, grid, approx, k, ignore_index);
+  } else {
+    if (validate) check_loss_values(layout, parts.inputs.preds, parts.inputs.target, w, ignore_index);
+    parts.counts = call_soft_counts(parts.inputs.preds, parts.inputs.target, w, grid, approx, k, layout.num_classes,
+                                    ignore_index, layout.samplewise);
+  }
   parts.loss =
       call_metric_loss(parts.counts, options.metric, options.average, options.beta, options.zero_division);
   return parts;

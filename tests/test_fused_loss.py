@@ -133,6 +133,52 @@ def test_value_errors_match_the_public_checks(case, backend):
         sf.fbeta_loss(preds, target, backend=backend, **kwargs)
 
 
+def last_value_bad(case, n):
+    """A batch of n (binary: [n / 7, 7]) whose one bad value, of the kind BAD_VALUES[case] names, is the last."""
+    preds, target, kwargs = torch.rand(n), torch.rand(n) < 0.5, {}
+    if case == "preds_range":
+        preds[-1] = 1.5
+    elif case == "preds_nan":
+        preds[-1] = float("nan")
+    elif case in ("int_target", "soft_target"):
+        target = target.to(torch.int64 if case == "int_target" else torch.float64)
+        target[-1] = 2
+    elif case == "class_target":
+        preds, target, kwargs = torch.rand(n, 3), torch.randint(0, 3, (n,)), {"task": "multiclass"}
+        target[-1] = 3
+        return preds, target, kwargs
+    else:
+        kwargs["weight"] = torch.ones(n)
+        kwargs["weight"][-1] = -1.0 if case == "negative_weight" else float("inf")
+    shape = (n // 7, 7)
+    return preds.reshape(shape), target.reshape(shape), {k: v.reshape(shape) for k, v in kwargs.items()}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VALUES))
+@pytest.mark.parametrize("multidim_average", ["global", "samplewise"])
+def test_one_bad_value_at_the_end_of_a_large_batch_is_found(case, multidim_average):
+    """The CPU checks run block by block in the counting pass (chunks, or rows when samplewise):
+    a bad value in the last element of a batch of several blocks is found."""
+    preds, target, kwargs = last_value_bad(case, 7 * 1757)  # > 3 blocks of 4096
+    with pytest.raises(ValueError, match=BAD_VALUES[case][1]):
+        sf.fbeta_loss(preds, target, multidim_average=multidim_average, **kwargs)
+
+
+def test_cpu_value_checks_run_in_the_counting_pass():
+    """validate_args=True adds no operations over the data (no aminmax, comparisons or copies):
+    the kernel gathers the ranges while it counts."""
+    preds, target = torch.rand(5000), torch.rand(5000)
+    weight = torch.rand(5000, dtype=torch.float64)
+    sf.f1_loss(preds, target, weight=weight, ignore_index=-1)
+    with torch.profiler.profile() as prof:
+        sf.f1_loss(preds, target, weight=weight, ignore_index=-1)
+    names = {event.name for event in prof.events()}
+    data_passes = {"aten::aminmax", "aten::ne", "aten::where", "aten::min", "aten::max", "aten::isfinite",
+                   "aten::stack", "aten::item"}
+    assert not names & data_passes, sorted(names & data_passes)
+    assert "softset_fast::soft_set_loss" in names
+
+
 def test_ignored_and_out_of_range_labels_pass_when_ignored():
     preds = torch.rand(40, dtype=torch.float64, requires_grad=True)
     target = (torch.rand(40) < 0.5).long()

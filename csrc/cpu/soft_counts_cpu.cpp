@@ -332,9 +332,39 @@ void finalize(const Problem& pr, const LinearCells& cells, const double* hist, s
 // Not a template over the kernel: one copy of the threading code, one indirect call per
 // chunk (or per row when samplewise).
 using ChunkKernel = c10::function_ref<void(int64_t, int64_t, double*, int64_t)>;
+using ChunkScan = c10::function_ref<void(int64_t, int64_t, ValueStats&)>;
+
+// Elements scanned at a time before they are counted: a block stays in L1 / L2 cache.
+constexpr int64_t kScanBlock = 4096;
+
+// The value checks' optional part of the counting pass: kernel over [lo, hi), with every
+// block scanned into stats first when stats != nullptr. The kernel adds the blocks into the
+// histogram in order, so the counts are those of one call over [lo, hi).
+void count_range(ChunkKernel kernel, ChunkScan scan, ValueStats* stats, int64_t lo, int64_t hi, double* hist,
+                 int64_t class_stride) {
+  if (stats == nullptr) return kernel(lo, hi, hist, class_stride);
+  for (int64_t block = lo; block < hi; block += kScanBlock) {
+    const int64_t block_end = std::min(hi, block + kScanBlock);
+    scan(block, block_end, *stats);
+    kernel(block, block_end, hist, class_stride);
+  }
+}
+
+// Per-thread statistics merged into the call's (min, max and or: any order gives the same).
+struct SharedStats {
+  ValueStats* total;
+  std::mutex mutex;
+  void add(const ValueStats& part) {
+    if (total == nullptr) return;
+    std::lock_guard<std::mutex> lock(mutex);
+    total->merge(part);
+  }
+};
 
 template <typename out_t>
-void run_forward(const Problem& pr, const LinearCells& cells, ChunkKernel kernel, at::Tensor& out) {
+void run_forward(const Problem& pr, const LinearCells& cells, ChunkKernel kernel, ChunkScan scan, ValueStats* stats,
+                 at::Tensor& out) {
+  SharedStats shared{stats};
   const int64_t H = hist_size(pr.approx, pr.T);
   const int64_t numel = pr.N * pr.C * pr.L;
   out_t* out_data = out.data_ptr<out_t>();
@@ -347,11 +377,13 @@ void run_forward(const Problem& pr, const LinearCells& cells, ChunkKernel kernel
       // Padded by a cache line on each side: no line shared with another thread's data.
       std::vector<double> padded(H + 16), scratch;
       double* hist = padded.data() + 8;
+      ValueStats part;
       for (int64_t row = begin; row < end; ++row) {
         std::fill(hist, hist + H, 0.0);
-        kernel(row * pr.L, (row + 1) * pr.L, hist, 0);
+        count_range(kernel, scan, stats ? &part : nullptr, row * pr.L, (row + 1) * pr.L, hist, 0);
         finalize(pr, cells, hist, scratch, out_data + row * T * 4);
       }
+      shared.add(part);
     });
     return;
   }
@@ -364,11 +396,13 @@ void run_forward(const Problem& pr, const LinearCells& cells, ChunkKernel kernel
   const int64_t stride = (per_chunk + 7) / 8 * 8 + 8;
   std::vector<double> hist(chunks * stride, 0.0);
   at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+    ValueStats part;
     for (int64_t chunk = begin; chunk < end; ++chunk) {
       const int64_t lo = numel / chunks * chunk + std::min(chunk, numel % chunks);
       const int64_t hi = lo + numel / chunks + (chunk < numel % chunks ? 1 : 0);
-      kernel(lo, hi, hist.data() + chunk * stride, H);
+      count_range(kernel, scan, stats ? &part : nullptr, lo, hi, hist.data() + chunk * stride, H);
     }
+    shared.add(part);
   });
   for (int64_t chunk = 1; chunk < chunks; ++chunk) {
     const double* theirs = hist.data() + chunk * stride;
@@ -380,9 +414,27 @@ void run_forward(const Problem& pr, const LinearCells& cells, ChunkKernel kernel
 
 }  // namespace
 
+void ValueStats::merge(const ValueStats& o) {
+  preds_low = std::min(preds_low, o.preds_low);
+  preds_high = std::max(preds_high, o.preds_high);
+  preds_nan |= o.preds_nan;
+  target_low = std::min(target_low, o.target_low);
+  target_high = std::max(target_high, o.target_high);
+  weight_low = std::min(weight_low, o.weight_low);
+  weight_high = std::max(weight_high, o.weight_high);
+  weight_nan |= o.weight_nan;
+}
+
 at::Tensor soft_counts_cpu(const at::Tensor& preds, const at::Tensor& target, const c10::optional<at::Tensor>& weight,
                            const at::Tensor& grid, c10::string_view approx, double k, int64_t num_classes,
                            c10::optional<int64_t> ignore_index, bool samplewise) {
+  return soft_counts_with_stats(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise, nullptr);
+}
+
+at::Tensor soft_counts_with_stats(const at::Tensor& preds, const at::Tensor& target,
+                                  const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
+                                  c10::string_view approx, double k, int64_t num_classes,
+                                  c10::optional<int64_t> ignore_index, bool samplewise, ValueStats* stats) {
   Problem pr = make_problem(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise,
                             "soft_counts");
   at::Tensor out = at::zeros({pr.G(), pr.C, pr.T, 4}, preds.options().dtype(counts_dtype(preds.scalar_type())));
@@ -398,10 +450,11 @@ at::Tensor soft_counts_cpu(const at::Tensor& preds, const at::Tensor& target, co
     using target_t = typename decltype(target_tag)::type;
     const Accumulate<preds_t, target_t, decltype(kind)::value, decltype(approx_tag)::value> kernel{
         element_inputs<preds_t, target_t, decltype(kind)::value>(pr, cells, sig)};
+    const auto scan = [&kernel](int64_t begin, int64_t end, ValueStats& s) { scan_values(kernel.in, begin, end, s); };
     if constexpr (std::is_same_v<preds_t, double>) {
-      run_forward<double>(pr, linear, kernel, out);
+      run_forward<double>(pr, linear, kernel, scan, stats, out);
     } else {
-      run_forward<float>(pr, linear, kernel, out);
+      run_forward<float>(pr, linear, kernel, scan, stats, out);
     }
   });
   return out;

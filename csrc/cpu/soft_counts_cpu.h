@@ -8,6 +8,7 @@
 #include <ATen/OpMathType.h>
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -40,6 +41,7 @@ namespace cpu {
 
 // Elements per parallel chunk: large enough that per-chunk setup is noise.
 constexpr int64_t kGrain = 1 << 15;
+constexpr double kInf = std::numeric_limits<double>::infinity();
 
 // How target values become (y, skip).
 enum class TargetKind : int {
@@ -294,6 +296,57 @@ ElementInputs<preds_t, target_t, K> element_inputs(const Problem& pr, const Coun
           pr.weight.defined() ? pr.weight.data_ptr<counts_type<preds_t>>() : nullptr,
           make_labels<target_t, K>(pr), cells, sig, use_avx2_fma()};
 }
+
+// The value checks of the public API (soft_set_loss with validate=True), gathered in the
+// counting pass: each block of elements is scanned just before it is counted, so the kernel
+// reads it from cache and the data crosses memory once. NaN is flagged apart (min / max skip it).
+struct ValueStats {
+  double preds_low = kInf, preds_high = -kInf;
+  bool preds_nan = false;
+  double target_low = kInf, target_high = -kInf;  // targets not ignored; bool targets are not scanned
+  double weight_low = kInf, weight_high = -kInf;   // weight in the counts' dtype, as the kernel reads it
+  bool weight_nan = false;
+  void merge(const ValueStats& o);
+};
+
+// Adds the values of flat preds offsets [begin, end) (and their targets and weights) to s.
+template <typename preds_t, typename target_t, TargetKind K>
+void scan_values(const ElementInputs<preds_t, target_t, K>& in, int64_t begin, int64_t end, ValueStats& s) {
+  const Labels<target_t, K> labels = in.labels;
+  for_each_run(in.pr, begin, end, [&](const Run& run) {
+    double low = s.preds_low, high = s.preds_high;
+    bool nan = false;
+    for (int64_t j = 0; j < run.count; ++j) {
+      const double p = static_cast<double>(in.preds[run.e + j]);
+      nan |= p != p;
+      low = std::min(low, p);
+      high = std::max(high, p);
+    }
+    s.preds_low = low, s.preds_high = high, s.preds_nan |= nan;
+    if constexpr (K != TargetKind::kBinary) {
+      for (int64_t j = 0; j < run.count; ++j) {
+        const target_t v = labels.target[run.t + j];
+        if (labels.has_ignore && v == labels.ignore_as_target) continue;
+        s.target_low = std::min(s.target_low, static_cast<double>(v));
+        s.target_high = std::max(s.target_high, static_cast<double>(v));
+      }
+    }
+    if (in.weight != nullptr) {
+      for (int64_t j = 0; j < run.count; ++j) {
+        const double w = static_cast<double>(in.weight[run.t + j]);
+        s.weight_nan |= w != w;
+        s.weight_low = std::min(s.weight_low, w);
+        s.weight_high = std::max(s.weight_high, w);
+      }
+    }
+  });
+}
+
+// soft_counts on the CPU; with stats != nullptr, the value statistics of the call too.
+at::Tensor soft_counts_with_stats(const at::Tensor& preds, const at::Tensor& target,
+                                  const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
+                                  c10::string_view approx, double k, int64_t num_classes,
+                                  c10::optional<int64_t> ignore_index, bool samplewise, ValueStats* stats);
 
 }  // namespace cpu
 }  // namespace softset
