@@ -51,6 +51,7 @@ namespace {
 // What the value checks read: the range of preds, of the kept targets and of the weights.
 struct ValueRanges {
   bool preds = false, target = false, weight = false;  // which are checked
+  bool target_nan = false;  // a kept target is NaN
   double preds_low = 0, preds_high = 0, target_low = 0, target_high = 0, weight_low = 0, weight_high = 0;
 };
 
@@ -63,8 +64,9 @@ void report_bad_values(const LossLayout& layout, const ValueRanges& r, at::Scala
                       "preds must be probabilities in [0, 1] (or pass from_logits=True), got values in [",
                       fmt_g(r.preds_low), ", ", fmt_g(r.preds_high), "]");
   }
-  if (r.target && r.target_low <= r.target_high) {  // else every element is ignored
-    const double low = r.target_low, high = r.target_high;
+  if (r.target && (r.target_nan || r.target_low <= r.target_high)) {  // else every element is ignored
+    const double low = r.target_nan ? std::numeric_limits<double>::quiet_NaN() : r.target_low;
+    const double high = r.target_high;
     if (layout.task == "multiclass") {
       TORCH_CHECK_VALUE(low >= 0 && high < layout.classes, "target must hold class indices in [0, ", layout.classes,
                         ") or ignore_index, got values in [", static_cast<int64_t>(low), ", ",
@@ -109,6 +111,7 @@ at::Tensor counts_checked_on_cpu(const LossLayout& layout, const LossInputs& in,
   r.preds_high = stats.preds_high;
   r.target_low = stats.target_low;
   r.target_high = stats.target_high;
+  r.target_nan = stats.target_nan;
   r.weight_low = stats.weight_nan ? nan : stats.weight_low;
   r.weight_high = stats.weight_high;
   report_bad_values(layout, r, in.preds.scalar_type(), in.target.scalar_type());
@@ -144,7 +147,10 @@ void check_loss_values(const LossLayout& layout, const at::Tensor& preds, const 
   const at::Tensor host = at::stack(stats).to(at::kCPU);
   const double* s = host.data_ptr<double>();
   if (r.preds) r.preds_low = *s++, r.preds_high = *s++;
-  if (r.target) r.target_low = *s++, r.target_high = *s++;
+  if (r.target) {
+    r.target_low = *s++, r.target_high = *s++;
+    r.target_nan = std::isnan(r.target_low) || std::isnan(r.target_high);  // min / max propagate NaN
+  }
   if (r.weight) r.weight_low = *s++, r.weight_high = *s++;
   report_bad_values(layout, r, preds.scalar_type(), target.scalar_type());
 }

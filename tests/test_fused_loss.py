@@ -116,6 +116,7 @@ BAD_VALUES = {
     "preds_nan": (lambda p, y: (torch.full_like(p, float("nan")), y, {}), "preds contains NaN or inf"),
     "int_target": (lambda p, y: (p, y.long() * 2, {}), "target must hold 0 or 1 for task='binary'"),
     "soft_target": (lambda p, y: (p, y.double() * 2, {}), "target must lie in \\[0, 1\\]"),
+    "nan_target": (lambda p, y: (p, torch.where(y, float("nan"), 0.0), {}), "target must lie in \\[0, 1\\]"),
     "class_target": (lambda p, y: (torch.rand(30, 3), torch.full((30,), 3), {"task": "multiclass"}),
                      "target must hold class indices in \\[0, 3\\)"),
     "negative_weight": (lambda p, y: (p, y, {"weight": -torch.ones(30)}), "weight must be non-negative"),
@@ -140,9 +141,9 @@ def last_value_bad(case, n):
         preds[-1] = 1.5
     elif case == "preds_nan":
         preds[-1] = float("nan")
-    elif case in ("int_target", "soft_target"):
+    elif case in ("int_target", "soft_target", "nan_target"):
         target = target.to(torch.int64 if case == "int_target" else torch.float64)
-        target[-1] = 2
+        target[-1] = float("nan") if case == "nan_target" else 2
     elif case == "class_target":
         preds, target, kwargs = torch.rand(n, 3), torch.randint(0, 3, (n,)), {"task": "multiclass"}
         target[-1] = 3

@@ -420,6 +420,7 @@ void ValueStats::merge(const ValueStats& o) {
   preds_nan |= o.preds_nan;
   target_low = std::min(target_low, o.target_low);
   target_high = std::max(target_high, o.target_high);
+  target_nan |= o.target_nan;
   weight_low = std::min(weight_low, o.weight_low);
   weight_high = std::max(weight_high, o.weight_high);
   weight_nan |= o.weight_nan;

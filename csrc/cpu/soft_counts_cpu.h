@@ -304,39 +304,48 @@ struct ValueStats {
   double preds_low = kInf, preds_high = -kInf;
   bool preds_nan = false;
   double target_low = kInf, target_high = -kInf;  // targets not ignored; bool targets are not scanned
+  bool target_nan = false;
   double weight_low = kInf, weight_high = -kInf;   // weight in the counts' dtype, as the kernel reads it
   bool weight_nan = false;
   void merge(const ValueStats& o);
 };
+
+// low = min(low, x[i]), high = max(high, x[i]) over n values, in x's arithmetic type (float for
+// float16 / bfloat16); returns whether any is NaN. Written as plain reductions so they vectorise.
+template <typename T>
+SOFTSET_ALWAYS_INLINE bool range_of(const T* x, int64_t n, double& low, double& high) {
+  using acc_t = at::opmath_type<T>;
+  acc_t lo = std::numeric_limits<acc_t>::infinity(), hi = -lo;
+  bool nan = false;
+  for (int64_t i = 0; i < n; ++i) {
+    const acc_t v = static_cast<acc_t>(x[i]);
+    nan |= v != v;
+    lo = v < lo ? v : lo;
+    hi = v > hi ? v : hi;
+  }
+  low = std::min(low, static_cast<double>(lo));
+  high = std::max(high, static_cast<double>(hi));
+  return nan;
+}
 
 // Adds the values of flat preds offsets [begin, end) (and their targets and weights) to s.
 template <typename preds_t, typename target_t, TargetKind K>
 void scan_values(const ElementInputs<preds_t, target_t, K>& in, int64_t begin, int64_t end, ValueStats& s) {
   const Labels<target_t, K> labels = in.labels;
   for_each_run(in.pr, begin, end, [&](const Run& run) {
-    double low = s.preds_low, high = s.preds_high;
-    bool nan = false;
-    for (int64_t j = 0; j < run.count; ++j) {
-      const double p = static_cast<double>(in.preds[run.e + j]);
-      nan |= p != p;
-      low = std::min(low, p);
-      high = std::max(high, p);
-    }
-    s.preds_low = low, s.preds_high = high, s.preds_nan |= nan;
+    s.preds_nan |= range_of(in.preds + run.e, run.count, s.preds_low, s.preds_high);
+    if (in.weight != nullptr) s.weight_nan |= range_of(in.weight + run.t, run.count, s.weight_low, s.weight_high);
     if constexpr (K != TargetKind::kBinary) {
+      if (!labels.has_ignore) {
+        s.target_nan |= range_of(labels.target + run.t, run.count, s.target_low, s.target_high);
+        return;
+      }
       for (int64_t j = 0; j < run.count; ++j) {
         const target_t v = labels.target[run.t + j];
-        if (labels.has_ignore && v == labels.ignore_as_target) continue;
+        if (v == labels.ignore_as_target) continue;
+        s.target_nan |= v != v;
         s.target_low = std::min(s.target_low, static_cast<double>(v));
         s.target_high = std::max(s.target_high, static_cast<double>(v));
-      }
-    }
-    if (in.weight != nullptr) {
-      for (int64_t j = 0; j < run.count; ++j) {
-        const double w = static_cast<double>(in.weight[run.t + j]);
-        s.weight_nan |= w != w;
-        s.weight_low = std::min(s.weight_low, w);
-        s.weight_high = std::max(s.weight_high, w);
       }
     }
   });
