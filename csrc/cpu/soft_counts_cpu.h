@@ -8,10 +8,8 @@
 #include <ATen/OpMathType.h>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -313,37 +311,10 @@ struct ValueStats {
   void merge(const ValueStats& o);
 };
 
-#if defined(__SSE2__)
-// SSE2 (every x86-64 CPU) for the value scan: GCC does not vectorise a float min / max
-// reduction by itself (it may not reorder NaN and signed-zero cases), so it is spelled out.
-struct Sse2Float {
-  using T = float;
-  using V = __m128;
-  static constexpr int kLanes = 4;
-  static V load(const T* p) { return _mm_loadu_ps(p); }
-  static V fill(T x) { return _mm_set1_ps(x); }
-  static V min(V v, V m) { return _mm_min_ps(v, m); }  // m where v is NaN
-  static V max(V v, V m) { return _mm_max_ps(v, m); }
-  static V nan_or(V flags, V v) { return _mm_or_ps(flags, _mm_cmpunord_ps(v, v)); }
-  static bool any(V flags) { return _mm_movemask_ps(flags) != 0; }
-  static void store(T* p, V v) { _mm_storeu_ps(p, v); }
-};
-struct Sse2Double {
-  using T = double;
-  using V = __m128d;
-  static constexpr int kLanes = 2;
-  static V load(const T* p) { return _mm_loadu_pd(p); }
-  static V fill(T x) { return _mm_set1_pd(x); }
-  static V min(V v, V m) { return _mm_min_pd(v, m); }
-  static V max(V v, V m) { return _mm_max_pd(v, m); }
-  static V nan_or(V flags, V v) { return _mm_or_pd(flags, _mm_cmpunord_pd(v, v)); }
-  static bool any(V flags) { return _mm_movemask_pd(flags) != 0; }
-  static void store(T* p, V v) { _mm_storeu_pd(p, v); }
-};
-#endif
-
 // low = min(low, x[i]), high = max(high, x[i]) over n values, in x's arithmetic type (float for
-// float16 / bfloat16); returns whether any is NaN (which min and max skip).
+// float16 / bfloat16); returns whether any is NaN (which min and max skip). float and double run
+// 16 bytes at a time in GCC / Clang vector types: the compilers do not vectorise a floating-point
+// min / max reduction by themselves (they may not reorder its NaN and signed-zero cases).
 template <typename T>
 bool range_of(const T* x, int64_t n, double& low, double& high) {
   using acc_t = at::opmath_type<T>;
@@ -352,24 +323,25 @@ bool range_of(const T* x, int64_t n, double& low, double& high) {
   acc_t hi = limits::has_infinity ? -limits::infinity() : limits::lowest();
   bool nan = false;
   int64_t i = 0;
-#if defined(__SSE2__)
+#if defined(__GNUC__) || defined(__clang__)
   if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-    using Ops = std::conditional_t<std::is_same_v<T, float>, Sse2Float, Sse2Double>;
-    typename Ops::V vlo = Ops::fill(lo), vhi = Ops::fill(hi), flags = Ops::fill(0);
-    for (; i + Ops::kLanes <= n; i += Ops::kLanes) {
-      const typename Ops::V v = Ops::load(x + i);
-      flags = Ops::nan_or(flags, v);
-      vlo = Ops::min(v, vlo);
-      vhi = Ops::max(v, vhi);
+    typedef T V __attribute__((vector_size(16)));
+    using Mask = decltype(V{} != V{});
+    constexpr int kLanes = sizeof(V) / sizeof(T);
+    V vlo = lo - V{}, vhi = hi - V{};  // every lane lo, hi
+    Mask flags{};
+    for (; i + kLanes <= n; i += kLanes) {
+      V v;
+      std::memcpy(&v, x + i, sizeof(V));
+      flags |= v != v;
+      vlo = v < vlo ? v : vlo;
+      vhi = v > vhi ? v : vhi;
     }
-    T lanes_lo[Ops::kLanes], lanes_hi[Ops::kLanes];
-    Ops::store(lanes_lo, vlo);
-    Ops::store(lanes_hi, vhi);
-    for (int j = 0; j < Ops::kLanes; ++j) {
-      lo = std::min(lo, lanes_lo[j]);
-      hi = std::max(hi, lanes_hi[j]);
+    for (int j = 0; j < kLanes; ++j) {
+      lo = std::min(lo, vlo[j]);
+      hi = std::max(hi, vhi[j]);
+      nan |= flags[j] != 0;
     }
-    nan = Ops::any(flags);
   }
 #endif
   for (; i < n; ++i) {
