@@ -31,16 +31,11 @@ class FusedPlan:
     check_logits: tuple | None  # (task, classes, ignore_index) of check_values when the logits are checked
 
     def __call__(self, preds: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
-        task = self.op_args[7]
         if self.from_logits:
             if self.check_logits is not None:
                 check_values(preds, target, weight, *self.check_logits, True)
-            preds = probabilities(preds, task)
-        return torch.ops.softset_fast.soft_set_loss(preds, kernel_target(target), weight, *self.op_args)
-
-
-def _tensor_key(tensor) -> tuple | None:
-    return (tensor.dtype, tensor.shape, tensor.device, tensor.requires_grad)
+            preds = probabilities(preds, self.op_args[7])  # the task
+        return torch.ops.softset_fast.soft_set_loss.default(preds, kernel_target(target), weight, *self.op_args)
 
 
 def _thresholds_key(thresholds):
@@ -63,19 +58,23 @@ def signature(preds, target, weight, metric, average, metric_kwargs, classes, cl
             or torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active()):
         return None
     scalars = (metric, average, approx, delta, k, task, num_classes, ignore_index, multidim_average, from_logits,
-               backend, validate_args)
+               backend, validate_args, *(metric_kwargs.values() if metric_kwargs else ()))
     try:
-        kw = tuple(metric_kwargs.items()) if metric_kwargs else ()
-        key = (scalars, tuple(map(type, scalars)), kw, tuple(type(v) for _, v in kw), _thresholds_key(thresholds),
-               _tensor_key(preds), _tensor_key(target), None if weight is None else _tensor_key(weight))
-        hash(key)
-    except TypeError:  # unhashable option values, or a tensor grid
+        return (scalars, tuple(map(type, scalars)), tuple(metric_kwargs or ()), _thresholds_key(thresholds),
+                preds.dtype, preds.shape, preds.device, preds.requires_grad, target.dtype, target.shape,
+                target.device, target.requires_grad,
+                None if weight is None else (weight.dtype, weight.shape, weight.device, weight.requires_grad))
+    except TypeError:  # a tensor grid
         return None
-    return key
 
 
 def plan_for(key: tuple | None) -> FusedPlan | None:
-    return None if key is None else _PLANS.get(key)
+    if key is None:
+        return None
+    try:
+        return _PLANS.get(key)
+    except TypeError:  # unhashable option values: no plan
+        return None
 
 
 def record(key: tuple | None, plan: FusedPlan) -> None:
@@ -83,4 +82,7 @@ def record(key: tuple | None, plan: FusedPlan) -> None:
         return
     if len(_PLANS) >= _PLANS_LIMIT:
         _PLANS.clear()
-    _PLANS[key] = plan
+    try:
+        _PLANS[key] = plan
+    except TypeError:  # unhashable option values
+        pass
