@@ -4,6 +4,8 @@ Skipped without a GPU by the conftest hook (mark ``cuda``). The N > 2^31 case
 also needs tens of GB of device memory (mark ``bigmem``) and skips itself when
 the card has too little free.
 """
+import warnings
+
 import pytest
 import torch
 
@@ -33,6 +35,25 @@ def test_auto_picks_cuda():
     target = torch.rand(1000, device="cuda") > 0.5
     auto = softset_fast.soft_confusion_matrix(preds, target)
     torch.testing.assert_close(auto, _counts(preds, target))
+
+
+@pytest.mark.parametrize("validate_args, allowed", [(False, 0), (True, 1)])
+def test_host_synchronisations_per_loss_call(validate_args, allowed):
+    """A loss call waits for the GPU at most once with validate_args=True (the value checks'
+    one read-back), never without. torch's sync debug mode warns at every synchronisation."""
+    preds = torch.rand(4099, device="cuda", requires_grad=True)
+    target = torch.rand(4099, device="cuda") < 0.4
+    softset_fast.fbeta_loss(preds, target, validate_args=validate_args).backward()  # warm-up: caches
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            softset_fast.fbeta_loss(preds, target, validate_args=validate_args)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = [str(w.message) for w in caught if "synchroniz" in str(w.message)]
+    assert len(syncs) <= allowed, syncs
 
 
 def test_cuda_version_matches_torch():
