@@ -5,6 +5,8 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+#include <limits>
 #include <string>
 
 #include "softset_common.h"
@@ -36,6 +38,31 @@ OpShape check_op_args(const char* op, const at::Tensor& preds, const at::Tensor&
 
 // The backward's grad: [G, C, T, 4], floating point, on preds' device.
 void check_backward_grad(const char* op, const at::Tensor& grad, const at::Tensor& preds, const OpShape& shape);
+
+// The ranges the public API's value checks read (soft_set_loss with validate=True): of preds, of the
+// targets not ignored (bool targets are not read) and of the weights in the counts' dtype. NaN is
+// flagged apart (min / max skip it). Gathered in the CPU counting pass, or read back from a device.
+struct ValueStats {
+  static constexpr double kInf = std::numeric_limits<double>::infinity();
+  double preds_low = kInf, preds_high = -kInf;
+  bool preds_nan = false;
+  double target_low = kInf, target_high = -kInf;
+  bool target_nan = false;
+  double weight_low = kInf, weight_high = -kInf;
+  bool weight_nan = false;
+
+  void merge(const ValueStats& o) {
+    preds_low = std::min(preds_low, o.preds_low);
+    preds_high = std::max(preds_high, o.preds_high);
+    preds_nan |= o.preds_nan;
+    target_low = std::min(target_low, o.target_low);
+    target_high = std::max(target_high, o.target_high);
+    target_nan |= o.target_nan;
+    weight_low = std::min(weight_low, o.weight_low);
+    weight_high = std::max(weight_high, o.weight_high);
+    weight_nan |= o.weight_nan;
+  }
+};
 
 // The grid's values: every column finite, tau strictly ascending and, for linear, a <= tau <= b with a and b
 // ascending (the kernels' segment look-ups assume it). Reading a device grid costs a copy to the host (a

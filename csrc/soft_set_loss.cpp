@@ -48,25 +48,30 @@ std::pair<at::Tensor, at::Tensor> kept_range(const at::Tensor& x, const at::Tens
 
 namespace {
 
-// What the value checks read: the range of preds, of the kept targets and of the weights.
-struct ValueRanges {
-  bool preds = false, target = false, weight = false;  // which are checked
-  bool target_nan = false;  // a kept target is NaN
-  double preds_low = 0, preds_high = 0, target_low = 0, target_high = 0, weight_low = 0, weight_high = 0;
+// Which tensors the value checks read (an empty one, or a bool target, has nothing to check).
+struct CheckedParts {
+  bool preds, target, weight;
 };
 
+CheckedParts checked_parts(const at::Tensor& preds, const at::Tensor& target,
+                           const c10::optional<at::Tensor>& weight) {
+  return {preds.numel() > 0, target.numel() > 0 && target.scalar_type() != at::kBool,
+          weight.has_value() && weight->defined() && weight->numel() > 0};
+}
+
 // The public API's errors for out-of-range values, with its messages.
-void report_bad_values(const LossLayout& layout, const ValueRanges& r, at::ScalarType preds_dtype,
-                       at::ScalarType target_dtype) {
-  if (r.preds) {
-    TORCH_CHECK_VALUE(std::isfinite(r.preds_low) && std::isfinite(r.preds_high), "preds contains NaN or inf");
-    TORCH_CHECK_VALUE(r.preds_low >= 0 && r.preds_high <= 1,
+void report_bad_values(const LossLayout& layout, const CheckedParts& c, const ValueStats& s,
+                       at::ScalarType preds_dtype, at::ScalarType target_dtype) {
+  if (c.preds) {
+    TORCH_CHECK_VALUE(!s.preds_nan && std::isfinite(s.preds_low) && std::isfinite(s.preds_high),
+                      "preds contains NaN or inf");
+    TORCH_CHECK_VALUE(s.preds_low >= 0 && s.preds_high <= 1,
                       "preds must be probabilities in [0, 1] (or pass from_logits=True), got values in [",
-                      fmt_g(r.preds_low), ", ", fmt_g(r.preds_high), "]");
+                      fmt_g(s.preds_low), ", ", fmt_g(s.preds_high), "]");
   }
-  if (r.target && (r.target_nan || r.target_low <= r.target_high)) {  // else every element is ignored
-    const double low = r.target_nan ? std::numeric_limits<double>::quiet_NaN() : r.target_low;
-    const double high = r.target_high;
+  if (c.target && (s.target_nan || s.target_low <= s.target_high)) {  // else every element is ignored
+    const double low = s.target_nan ? std::numeric_limits<double>::quiet_NaN() : s.target_low;
+    const double high = s.target_high;
     if (layout.task == "multiclass") {
       TORCH_CHECK_VALUE(low >= 0 && high < layout.classes, "target must hold class indices in [0, ", layout.classes,
                         ") or ignore_index, got values in [", static_cast<int64_t>(low), ", ",
@@ -79,42 +84,26 @@ void report_bad_values(const LossLayout& layout, const ValueRanges& r, at::Scala
                         "' (or ignore_index)");
     }
   }
-  if (r.weight) {
-    TORCH_CHECK_VALUE(std::isfinite(r.weight_low) && std::isfinite(r.weight_high), "weight contains NaN or inf");
-    TORCH_CHECK_VALUE(r.weight_low >= 0, "weight must be non-negative");
+  if (c.weight) {
+    TORCH_CHECK_VALUE(!s.weight_nan && std::isfinite(s.weight_low) && std::isfinite(s.weight_high),
+                      "weight contains NaN or inf");
+    TORCH_CHECK_VALUE(s.weight_low >= 0, "weight must be non-negative");
     const bool float32_counts = counts_dtype(preds_dtype) == at::kFloat;
-    TORCH_CHECK_VALUE(!float32_counts || r.weight_high <= std::numeric_limits<float>::max(),
+    TORCH_CHECK_VALUE(!float32_counts || s.weight_high <= std::numeric_limits<float>::max(),
                       "weight must be finite in float32, the dtype the counts of ", dtype_name(preds_dtype),
-                      " preds accumulate in; got values up to ", fmt_g(r.weight_high));
+                      " preds accumulate in; got values up to ", fmt_g(s.weight_high));
   }
 }
 
-// Which of the tensors the value checks read (an empty one, or a bool target, has nothing to check).
-ValueRanges checked_parts(const at::Tensor& preds, const at::Tensor& target, const c10::optional<at::Tensor>& weight) {
-  ValueRanges r;
-  r.preds = preds.numel() > 0;
-  r.target = target.numel() > 0 && target.scalar_type() != at::kBool;
-  r.weight = weight.has_value() && weight->defined() && weight->numel() > 0;
-  return r;
-}
-
-// The counts of a CPU call with the value checks done in the counting pass (cpu::ValueStats).
+// The counts of a CPU call with the value checks done in the counting pass.
 at::Tensor counts_checked_on_cpu(const LossLayout& layout, const LossInputs& in, const c10::optional<at::Tensor>& weight,
                                  const at::Tensor& grid, c10::string_view approx, double k,
                                  c10::optional<int64_t> ignore_index) {
-  cpu::ValueStats stats;
+  ValueStats stats;
   at::Tensor counts = cpu::soft_counts_with_stats(in.preds, in.target, weight, grid, approx, k, layout.num_classes,
                                                   ignore_index, layout.samplewise, &stats);
-  ValueRanges r = checked_parts(in.preds, in.target, weight);
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  r.preds_low = stats.preds_nan ? nan : stats.preds_low;
-  r.preds_high = stats.preds_high;
-  r.target_low = stats.target_low;
-  r.target_high = stats.target_high;
-  r.target_nan = stats.target_nan;
-  r.weight_low = stats.weight_nan ? nan : stats.weight_low;
-  r.weight_high = stats.weight_high;
-  report_bad_values(layout, r, in.preds.scalar_type(), in.target.scalar_type());
+  report_bad_values(layout, checked_parts(in.preds, in.target, weight), stats, in.preds.scalar_type(),
+                    in.target.scalar_type());
   return counts;
 }
 
@@ -124,35 +113,38 @@ void check_loss_values(const LossLayout& layout, const at::Tensor& preds, const 
                        const c10::optional<at::Tensor>& weight, c10::optional<int64_t> ignore_index) {
   // Every statistic goes into one small tensor, read with one copy to the host (one
   // synchronisation on a GPU).
-  ValueRanges r = checked_parts(preds, target, weight);
-  std::vector<at::Tensor> stats;
-  if (r.preds) {
+  const CheckedParts c = checked_parts(preds, target, weight);
+  std::vector<at::Tensor> ranges;
+  if (c.preds) {
     auto [low, high] = at::aminmax(preds);
-    stats.push_back(as_dtype(low, at::kDouble));
-    stats.push_back(as_dtype(high, at::kDouble));
+    ranges.push_back(as_dtype(low, at::kDouble));
+    ranges.push_back(as_dtype(high, at::kDouble));
   }
-  if (r.target) {
+  if (c.target) {
     at::Tensor keep;
     if (ignore_index.has_value()) keep = target.ne(*ignore_index);
     auto [low, high] = kept_range(target, keep);
-    stats.push_back(low);
-    stats.push_back(high);
+    ranges.push_back(low);
+    ranges.push_back(high);
   }
-  if (r.weight) {
+  if (c.weight) {
     auto [low, high] = kept_range(*weight, at::Tensor());
-    stats.push_back(low);
-    stats.push_back(high);
+    ranges.push_back(low);
+    ranges.push_back(high);
   }
-  if (stats.empty()) return;
-  const at::Tensor host = at::stack(stats).to(at::kCPU);
-  const double* s = host.data_ptr<double>();
-  if (r.preds) r.preds_low = *s++, r.preds_high = *s++;
-  if (r.target) {
-    r.target_low = *s++, r.target_high = *s++;
-    r.target_nan = std::isnan(r.target_low) || std::isnan(r.target_high);  // min / max propagate NaN
-  }
-  if (r.weight) r.weight_low = *s++, r.weight_high = *s++;
-  report_bad_values(layout, r, preds.scalar_type(), target.scalar_type());
+  if (ranges.empty()) return;
+  const at::Tensor host = at::stack(ranges).to(at::kCPU);
+  const double* v = host.data_ptr<double>();
+  // min / max propagate NaN: a NaN bound is a NaN value.
+  auto read = [&v](double& low, double& high, bool& nan) {
+    low = *v++, high = *v++;
+    nan = std::isnan(low) || std::isnan(high);
+  };
+  ValueStats s;
+  if (c.preds) read(s.preds_low, s.preds_high, s.preds_nan);
+  if (c.target) read(s.target_low, s.target_high, s.target_nan);
+  if (c.weight) read(s.weight_low, s.weight_high, s.weight_nan);
+  report_bad_values(layout, c, s, preds.scalar_type(), target.scalar_type());
 }
 
 LossInputs view_inputs(const LossLayout& layout, const at::Tensor& preds, const at::Tensor& target,

@@ -414,18 +414,6 @@ void run_forward(const Problem& pr, const LinearCells& cells, ChunkKernel kernel
 
 }  // namespace
 
-void ValueStats::merge(const ValueStats& o) {
-  preds_low = std::min(preds_low, o.preds_low);
-  preds_high = std::max(preds_high, o.preds_high);
-  preds_nan |= o.preds_nan;
-  target_low = std::min(target_low, o.target_low);
-  target_high = std::max(target_high, o.target_high);
-  target_nan |= o.target_nan;
-  weight_low = std::min(weight_low, o.weight_low);
-  weight_high = std::max(weight_high, o.weight_high);
-  weight_nan |= o.weight_nan;
-}
-
 at::Tensor soft_counts_cpu(const at::Tensor& preds, const at::Tensor& target, const c10::optional<at::Tensor>& weight,
                            const at::Tensor& grid, c10::string_view approx, double k, int64_t num_classes,
                            c10::optional<int64_t> ignore_index, bool samplewise) {

@@ -42,7 +42,6 @@ namespace cpu {
 
 // Elements per parallel chunk: large enough that per-chunk setup is noise.
 constexpr int64_t kGrain = 1 << 15;
-constexpr double kInf = std::numeric_limits<double>::infinity();
 
 // How target values become (y, skip).
 enum class TargetKind : int {
@@ -298,19 +297,6 @@ ElementInputs<preds_t, target_t, K> element_inputs(const Problem& pr, const Coun
           make_labels<target_t, K>(pr), cells, sig, use_avx2_fma()};
 }
 
-// The value checks of the public API (soft_set_loss with validate=True), gathered in the
-// counting pass: each block of elements is scanned just before it is counted, so the kernel
-// reads it from cache and the data crosses memory once. NaN is flagged apart (min / max skip it).
-struct ValueStats {
-  double preds_low = kInf, preds_high = -kInf;
-  bool preds_nan = false;
-  double target_low = kInf, target_high = -kInf;  // targets not ignored; bool targets are not scanned
-  bool target_nan = false;
-  double weight_low = kInf, weight_high = -kInf;   // weight in the counts' dtype, as the kernel reads it
-  bool weight_nan = false;
-  void merge(const ValueStats& o);
-};
-
 // low = min(low, x[i]), high = max(high, x[i]) over n values, in x's arithmetic type (float for
 // float16 / bfloat16); returns whether any is NaN (which min and max skip). float and double run
 // 16 bytes at a time in GCC / Clang vector types: the compilers do not vectorise a floating-point
@@ -378,7 +364,9 @@ void scan_values(const ElementInputs<preds_t, target_t, K>& in, int64_t begin, i
   });
 }
 
-// soft_counts on the CPU; with stats != nullptr, the value statistics of the call too.
+// soft_counts on the CPU; with stats != nullptr, the value statistics of the call too, gathered in the
+// counting pass: each block of elements is scanned just before it is counted, so the kernel reads it
+// from cache and the data crosses memory once.
 at::Tensor soft_counts_with_stats(const at::Tensor& preds, const at::Tensor& target,
                                   const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
                                   c10::string_view approx, double k, int64_t num_classes,
