@@ -166,17 +166,24 @@ class SoftSetLoss : public torch::autograd::Function<SoftSetLoss> {
     at::AutoDispatchBelowADInplaceOrView guard;
     const LossLayout layout = make_layout(shape, task, num_classes, samplewise);
     const LossOptions options{std::string(metric), std::string(average), beta, zero_division};
-    LossParts parts =
-        soft_set_loss_parts(layout, preds, target, weight, grid, approx, k, ignore_index, validate, options);
+    // The counting pass records each element's cell for the gradient pass (CPU, linear): kept per
+    // thread between calls, so a training loop does not allocate it every step.
+    static thread_local cpu::CellCodes codes;
+    LossParts parts = soft_set_loss_parts(layout, preds, target, weight, grid, approx, k, ignore_index, validate,
+                                          options, gradient_now ? &codes : nullptr);
     at::Tensor grad_preds;
     if (gradient_now) {
       const c10::optional<at::Tensor> w =
           parts.inputs.weight.defined() ? c10::optional<at::Tensor>(parts.inputs.weight) : c10::nullopt;
       const at::Tensor unit = at::ones({}, parts.counts.options().dtype(at::kDouble));
       const at::Tensor grad_counts = counts_gradient(unit, parts.counts, options);
-      grad_preds = call_soft_counts_backward(grad_counts, parts.inputs.preds, parts.inputs.target, w, grid, approx, k,
-                                             num_classes, ignore_index, samplewise)
-                       .reshape(preds.sizes());
+      grad_preds = codes.recorded
+                       ? cpu::soft_counts_backward_with_codes(grad_counts, parts.inputs.preds, parts.inputs.target, w,
+                                                              grid, approx, k, num_classes, ignore_index, samplewise,
+                                                              &codes)
+                       : call_soft_counts_backward(grad_counts, parts.inputs.preds, parts.inputs.target, w, grid,
+                                                   approx, k, num_classes, ignore_index, samplewise);
+      grad_preds = grad_preds.reshape(preds.sizes());
     }
     // preds itself, not its [N, C, L] view: a second derivative must reach the backward ops'
     // own autograd (which says it is not implemented) instead of a tensor without history.
@@ -199,6 +206,14 @@ class SoftSetLoss : public torch::autograd::Function<SoftSetLoss> {
     if (!ctx->needs_input_grad(0)) return result;
     const variable_list saved = ctx->get_saved_variables();
     if (saved[5].defined() && !at::GradMode::is_enabled()) {
+      // loss.backward() on the CPU: the upstream gradient is 1 and the saved gradient is the answer.
+      // Returned as is, it spares a pass and a fresh N-element buffer: once the engine releases this
+      // node's saved tensors, AccumulateGrad adopts it as preds.grad (with retain_graph=True the node
+      // keeps its reference, so AccumulateGrad copies it and the saved gradient stays intact).
+      if (readable_on_cpu(grads[0]) && grads[0].item<double>() == 1.0) {
+        result[0] = saved[5];
+        return result;
+      }
       result[0] = saved[5] * grads[0];  // the loss is a 0-d tensor here: dL/dpreds scales with it
       return result;
     }

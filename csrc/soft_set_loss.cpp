@@ -95,15 +95,18 @@ void report_bad_values(const LossLayout& layout, const CheckedParts& c, const Va
   }
 }
 
-// The counts of a CPU call with the value checks done in the counting pass.
-at::Tensor counts_checked_on_cpu(const LossLayout& layout, const LossInputs& in, const c10::optional<at::Tensor>& weight,
-                                 const at::Tensor& grid, c10::string_view approx, double k,
-                                 c10::optional<int64_t> ignore_index) {
+// The counts of a CPU call, by the CPU kernel itself: the value checks (validate) in its counting pass,
+// the cells recorded into codes when given.
+at::Tensor counts_on_cpu(const LossLayout& layout, const LossInputs& in, const c10::optional<at::Tensor>& weight,
+                         const at::Tensor& grid, c10::string_view approx, double k,
+                         c10::optional<int64_t> ignore_index, bool validate, cpu::CellCodes* codes) {
   ValueStats stats;
   at::Tensor counts = cpu::soft_counts_with_stats(in.preds, in.target, weight, grid, approx, k, layout.num_classes,
-                                                  ignore_index, layout.samplewise, &stats);
-  report_bad_values(layout, checked_parts(in.preds, in.target, weight), stats, in.preds.scalar_type(),
-                    in.target.scalar_type());
+                                                  ignore_index, layout.samplewise, validate ? &stats : nullptr, codes);
+  if (validate) {
+    report_bad_values(layout, checked_parts(in.preds, in.target, weight), stats, in.preds.scalar_type(),
+                      in.target.scalar_type());
+  }
   return counts;
 }
 
@@ -166,14 +169,15 @@ LossInputs view_inputs(const LossLayout& layout, const at::Tensor& preds, const 
 LossParts soft_set_loss_parts(const LossLayout& layout, const at::Tensor& preds, const at::Tensor& target,
                               const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
                               c10::string_view approx, double k, c10::optional<int64_t> ignore_index, bool validate,
-                              const LossOptions& options) {
+                              const LossOptions& options, cpu::CellCodes* codes) {
   LossParts parts;
   parts.inputs = view_inputs(layout, preds, target, weight);
   const c10::optional<at::Tensor> w =
       parts.inputs.weight.defined() ? c10::optional<at::Tensor>(parts.inputs.weight) : c10::nullopt;
-  // CPU: the checks in the counting pass (not for tensor subclasses such as FakeTensor, which hold no data).
-  if (validate && preds.is_cpu() && !preds.key_set().has(c10::DispatchKey::Python)) {
-    parts.counts = counts_checked_on_cpu(layout, parts.inputs, w, grid, approx, k, ignore_index);
+  if (codes != nullptr) codes->recorded = false;
+  // CPU: the checks in the counting pass.
+  if (readable_on_cpu(preds) && (validate || codes != nullptr)) {
+    parts.counts = counts_on_cpu(layout, parts.inputs, w, grid, approx, k, ignore_index, validate, codes);
   } else {
     if (validate) check_loss_values(layout, parts.inputs.preds, parts.inputs.target, w, ignore_index);
     parts.counts = call_soft_counts(parts.inputs.preds, parts.inputs.target, w, grid, approx, k, layout.num_classes,

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "op_checks.h"
+#include "cpu/soft_counts_cpu.h"
 
 namespace softset {
 
@@ -34,16 +35,23 @@ struct LossParts {
   at::Tensor counts, loss;
 };
 
+// A CPU tensor whose values C++ can read: not a tensor subclass such as FakeTensor (under
+// torch.compile or opcheck), which holds no data.
+inline bool readable_on_cpu(const at::Tensor& x) {
+  return x.is_cpu() && !x.key_set().has(c10::DispatchKey::Python);
+}
+
 LossLayout make_layout(at::IntArrayRef shape, c10::string_view task, int64_t num_classes, bool samplewise);
 
 // The value checks of the public API (NaN, ranges, labels, weights), with its messages.
 void check_loss_values(const LossLayout& layout, const at::Tensor& preds, const at::Tensor& target,
                        const c10::optional<at::Tensor>& weight, c10::optional<int64_t> ignore_index);
 
-// Views, checks, counts and loss: the forward of soft_set_loss.
+// Views, checks, counts and loss: the forward of soft_set_loss. With codes, a CPU call records each
+// element's cell for a gradient pass that follows (codes->recorded says whether it did).
 LossParts soft_set_loss_parts(const LossLayout& layout, const at::Tensor& preds, const at::Tensor& target,
                               const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
                               c10::string_view approx, double k, c10::optional<int64_t> ignore_index, bool validate,
-                              const LossOptions& options);
+                              const LossOptions& options, cpu::CellCodes* codes = nullptr);
 
 }  // namespace softset

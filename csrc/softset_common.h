@@ -68,8 +68,9 @@ SOFTSET_HD int64_t count_before(const double* x, int64_t stride, int64_t T, doub
 // Clamped, so NaN and ±inf map to a valid cell.
 SOFTSET_HD int64_t bucket_of(double p, double lo, double scale, int64_t buckets) {
   double j = (p - lo) * scale;
-  if (!(j >= 0.0)) return 0;  // also NaN
-  if (j >= static_cast<double>(buckets - 1)) return buckets - 1;
+  j = 0.0 < j ? j : 0.0;  // also NaN -> 0; min / max instructions, no branches
+  const double last = static_cast<double>(buckets - 1);
+  j = last < j ? last : j;
   return static_cast<int64_t>(j);
 }
 

@@ -91,6 +91,40 @@ def test_approximations_and_options(metric, approx, task, options):
                thresholds=7, **kwargs)
 
 
+@pytest.mark.parametrize("thresholds", [9, 127, 128, 301])
+@pytest.mark.parametrize("task, options", [("binary", {}), ("multilabel", {"weighted": True, "ignore": True}),
+                                           ("multiclass", {"ignore": True}), ("binary", {"soft": True})])
+@pytest.mark.parametrize("validate_args", [True, False])
+def test_gradient_pass_with_and_without_recorded_cells(thresholds, task, options, validate_args):
+    """A training call's gradient pass reads the cells its counting pass recorded (linear, 2T + 1 <= 255 cells)
+    or looks them up again (larger grids): the same gradient either way, and the same as the tensor path."""
+    preds, target, kwargs = make_case(task, torch.float64, n=203, **options)
+    check_same(preds, target, "f1", "macro", task=task, thresholds=thresholds, validate_args=validate_args,
+               **kwargs)
+
+
+def test_loss_backward_hands_over_the_saved_gradient_safely():
+    """loss.backward() (upstream 1) returns the gradient the forward computed; a retained graph, a second use of
+    preds and a second step must still add up exactly."""
+    preds = torch.rand(301, dtype=torch.float64, requires_grad=True)
+    target = torch.rand(301) < 0.4
+    expected, = torch.autograd.grad(sf.fbeta_loss(preds, target, backend="reference"), preds)
+    loss = sf.fbeta_loss(preds, target)
+    loss.backward(retain_graph=True)
+    first = preds.grad.clone()
+    torch.testing.assert_close(first, expected, rtol=1e-12, atol=1e-12)
+    loss.backward()  # the saved gradient was not changed by the first backward
+    torch.testing.assert_close(preds.grad, 2 * first, rtol=0, atol=0)
+    preds.grad = None
+    (sf.fbeta_loss(preds, target) + preds.sum()).backward()
+    torch.testing.assert_close(preds.grad, first + 1, rtol=0, atol=0)
+    step_one = preds.grad
+    sf.fbeta_loss(preds, target).backward()  # accumulates into .grad, in place
+    torch.testing.assert_close(step_one, (first + 1) + first, rtol=0, atol=0)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss.backward()
+
+
 @pytest.mark.parametrize("dtype, rtol", [(torch.float32, 1e-5), (torch.float16, 1e-5), (torch.bfloat16, 1e-5)])
 def test_low_precision_preds(dtype, rtol):
     preds, target, kwargs = make_case("multilabel", dtype)

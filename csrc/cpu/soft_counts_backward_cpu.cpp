@@ -130,6 +130,7 @@ struct Gradient {
   ElementInputs<preds_t, target_t, K> in;
   const double* tables;  // linear: [group][cell][pos, neg]; sigmoid: [group][k·gpos[T], k·gneg[T]]
   preds_t* out;
+  const uint8_t* codes;  // linear: each kept element's cell, recorded by the counting pass (or nullptr)
 
   void operator()(int64_t begin, int64_t end) const {
     run_best_copy<A == Approx::kSigmoid>(*this, in.avx2_fma, begin, end);
@@ -150,6 +151,7 @@ struct Gradient {
     const bool factorised_grid = in.sig.factorised;
     const double* const exp_k_tau = in.sig.exp_k_tau.data();
     const double* const tau = pr.tau.data();
+    const uint8_t* const codes_ = codes;
     for_each_run(pr, begin, end, [&](const Run& run) SOFTSET_ALWAYS_INLINE_LAMBDA {
       const double* tab = tables + ((samplewise ? run.n * C : 0) + run.c) * group_size;
       for (int64_t j = 0; j < run.count; ++j) {
@@ -158,17 +160,19 @@ struct Gradient {
           out_[run.e + j] = static_cast<preds_t>(0.0);
           continue;
         }
-        const double p = static_cast<double>(preds_[run.e + j]);
         const double w = weight_ ? static_cast<double>(weight_[run.t + j]) : 1.0;
         double d;
         if constexpr (A == Approx::kLinear) {
-          const double* dc = tab + cells.count(p) * 2;
+          const int64_t cell =
+              codes_ != nullptr ? codes_[run.e + j] : cells.count(static_cast<double>(preds_[run.e + j]));
+          const double* dc = tab + cell * 2;
           if constexpr (kHardLabel) {
             d = dc[y > 0 ? 0 : 1];
           } else {
             d = y * dc[0] + (1 - y) * dc[1];
           }
         } else {
+          const double p = static_cast<double>(preds_[run.e + j]);
           const bool factorised = factorised_grid && std::abs(k * p) <= kPairedSigmoidBound;
           const double e = factorised ? std::exp(-k * p) : 0.0;
           if (factorised) {
@@ -199,6 +203,15 @@ at::Tensor soft_counts_backward_cpu(const at::Tensor& grad, const at::Tensor& pr
                                     const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
                                     c10::string_view approx, double k, int64_t num_classes,
                                     c10::optional<int64_t> ignore_index, bool samplewise) {
+  return soft_counts_backward_with_codes(grad, preds, target, weight, grid, approx, k, num_classes, ignore_index,
+                                         samplewise, nullptr);
+}
+
+at::Tensor soft_counts_backward_with_codes(const at::Tensor& grad, const at::Tensor& preds, const at::Tensor& target,
+                                           const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
+                                           c10::string_view approx, double k, int64_t num_classes,
+                                           c10::optional<int64_t> ignore_index, bool samplewise,
+                                           const CellCodes* codes) {
   Problem pr = make_problem(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise,
                             "_soft_counts_backward");
   check_backward_grad("_soft_counts_backward", grad, preds, OpShape{pr.N, pr.C, pr.L, pr.T, pr.G(), pr.approx});
@@ -206,7 +219,8 @@ at::Tensor soft_counts_backward_cpu(const at::Tensor& grad, const at::Tensor& pr
   if (pr.approx == Approx::kStep || numel == 0) return at::zeros_like(pr.preds);
 
   at::Tensor out = at::empty_like(pr.preds);
-  const at::Tensor grad64 = grad.to(at::kDouble).contiguous();
+  // No aten::to when grad is float64 already: an op called below autograd must not return its input.
+  const at::Tensor grad64 = (grad.scalar_type() == at::kDouble ? grad : grad.to(at::kDouble)).contiguous();
   std::vector<double> tables;
   build_tables(pr, grad64, tables);
   const std::shared_ptr<const LinearCells> cells_ptr = LinearCells::of(pr);
@@ -217,13 +231,16 @@ at::Tensor soft_counts_backward_cpu(const at::Tensor& grad, const at::Tensor& pr
     tables.swap(by_cell);
   }
   const SigmoidTable sig = pr.approx == Approx::kSigmoid ? make_sigmoid_table(pr) : SigmoidTable{};
+  const bool use_codes = codes != nullptr && codes->recorded && pr.approx == Approx::kLinear;
+  TORCH_INTERNAL_ASSERT(!use_codes || static_cast<int64_t>(codes->cell.size()) >= numel, "cell codes of another call");
+  const uint8_t* const recorded = use_codes ? codes->cell.data() : nullptr;
   std::function<void(int64_t, int64_t)> run_chunk;
   dispatch</*WithStep=*/false>(pr, [&](auto preds_tag, auto target_tag, auto kind, auto approx_tag) {
     using preds_t = typename decltype(preds_tag)::type;
     using target_t = typename decltype(target_tag)::type;
     const Gradient<preds_t, target_t, decltype(kind)::value, decltype(approx_tag)::value> kernel{
         element_inputs<preds_t, target_t, decltype(kind)::value>(pr, linear.table, sig), tables.data(),
-        out.data_ptr<preds_t>()};
+        out.data_ptr<preds_t>(), recorded};
     run_chunk = [kernel](int64_t begin, int64_t end) { kernel(begin, end); };
   });
   // Threading code outside the dispatch: compiled once, not once per variant.

@@ -80,6 +80,8 @@ CountTable::CountTable(std::vector<double> x) : x_(std::move(x)) {
   start_.assign(buckets_ + 1, 0);
   for (const double v : x_) ++start_[bucket_of(v, lo_, scale_, buckets_) + 1];
   for (int64_t j = 0; j < buckets_; ++j) start_[j + 1] += start_[j];
+  direct_.resize(buckets_);
+  for (int64_t j = 0; j < buckets_; ++j) direct_[j] = start_[j + 1] == start_[j] ? start_[j] : -1;
 }
 
 LinearCells LinearCells::make(const std::vector<double>& a, const std::vector<double>& b) {
@@ -194,6 +196,7 @@ template <typename preds_t, typename target_t, TargetKind K, Approx A>
 struct Accumulate {
   using acc_t = counts_type<preds_t>;
   ElementInputs<preds_t, target_t, K> in;
+  uint8_t* codes = nullptr;  // linear: each kept element's cell goes here when set (CellCodes)
 
   void operator()(int64_t begin, int64_t end, double* hist, int64_t class_stride) const {
     run_best_copy<A == Approx::kSigmoid>(*this, in.avx2_fma, begin, end, hist, class_stride);
@@ -212,6 +215,7 @@ struct Accumulate {
     const bool factorised_grid = in.sig.factorised;
     const double* const exp_k_tau = in.sig.exp_k_tau.data();
     const double* const tau = pr.tau.data();
+    uint8_t* const codes_ = codes;
     for_each_run(pr, begin, end, [&](const Run& run) SOFTSET_ALWAYS_INLINE_LAMBDA {
       double* const h_run = hist + run.c * class_stride;
       for (int64_t j = 0; j < run.count; ++j) {
@@ -220,7 +224,9 @@ struct Accumulate {
         const double p = static_cast<double>(preds_[run.e + j]);
         const double w = weight_ ? static_cast<double>(weight_[run.t + j]) : 1.0;
         if constexpr (A == Approx::kLinear) {
-          double* h = h_run + cells.count(p) * 4;
+          const int64_t cell = cells.count(p);
+          if (codes_ != nullptr) codes_[run.e + j] = static_cast<uint8_t>(cell);
+          double* h = h_run + cell * 4;
           if constexpr (kHardLabel) {
             h += y > 0 ? 0 : 2;
             h[0] += w * p;
@@ -423,11 +429,19 @@ at::Tensor soft_counts_cpu(const at::Tensor& preds, const at::Tensor& target, co
 at::Tensor soft_counts_with_stats(const at::Tensor& preds, const at::Tensor& target,
                                   const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
                                   c10::string_view approx, double k, int64_t num_classes,
-                                  c10::optional<int64_t> ignore_index, bool samplewise, ValueStats* stats) {
+                                  c10::optional<int64_t> ignore_index, bool samplewise, ValueStats* stats,
+                                  CellCodes* codes) {
   Problem pr = make_problem(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise,
                             "soft_counts");
   at::Tensor out = at::zeros({pr.G(), pr.C, pr.T, 4}, preds.options().dtype(counts_dtype(preds.scalar_type())));
-  if (pr.N * pr.C * pr.L == 0) return out;  // nothing to count: zeros
+  const int64_t numel = pr.N * pr.C * pr.L;
+  const bool record = codes != nullptr && CellCodes::fit(pr);
+  if (codes != nullptr) {
+    codes->recorded = record;
+    // Grown, never shrunk below what a call needs: no allocation (and no page faults) per step.
+    if (record && static_cast<int64_t>(codes->cell.size()) < numel) codes->cell.resize(numel);
+  }
+  if (numel == 0) return out;  // nothing to count: zeros
 
   const std::shared_ptr<const LinearCells> cells_ptr = LinearCells::of(pr);
   const LinearCells& linear = *cells_ptr;
@@ -438,7 +452,7 @@ at::Tensor soft_counts_with_stats(const at::Tensor& preds, const at::Tensor& tar
     using preds_t = typename decltype(preds_tag)::type;
     using target_t = typename decltype(target_tag)::type;
     const Accumulate<preds_t, target_t, decltype(kind)::value, decltype(approx_tag)::value> kernel{
-        element_inputs<preds_t, target_t, decltype(kind)::value>(pr, cells, sig)};
+        element_inputs<preds_t, target_t, decltype(kind)::value>(pr, cells, sig), record ? codes->cell.data() : nullptr};
     const auto scan = [&kernel](int64_t begin, int64_t end, ValueStats& s) { scan_values(kernel.in, begin, end, s); };
     if constexpr (std::is_same_v<preds_t, double>) {
       run_forward<double>(pr, linear, kernel, scan, stats, out);
@@ -448,11 +462,6 @@ at::Tensor soft_counts_with_stats(const at::Tensor& preds, const at::Tensor& tar
   });
   return out;
 }
-
-at::Tensor soft_counts_backward_cpu(const at::Tensor& grad, const at::Tensor& preds, const at::Tensor& target,
-                                    const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
-                                    c10::string_view approx, double k, int64_t num_classes,
-                                    c10::optional<int64_t> ignore_index, bool samplewise);
 
 }  // namespace cpu
 }  // namespace softset

@@ -74,12 +74,19 @@ Problem make_problem(const at::Tensor& preds, const at::Tensor& target, const c1
 // sharing p's bucket (usually none) need a comparison.
 struct CountView {
   const double* x;
-  const int32_t* start;  // start[j] = #{e : bucket_of(x_e) < j}, start[buckets] = #values
+  const int32_t* start;   // start[j] = #{e : bucket_of(x_e) < j}, start[buckets] = #values
+  const int32_t* direct;  // direct[j] = start[j] when no value is in bucket j (the count of every p there), else -1
   int64_t buckets;
   double lo, scale;
 
-  int64_t count(double p) const {
+  SOFTSET_ALWAYS_INLINE int64_t count(double p) const {
     const int64_t j = bucket_of(p, lo, scale, buckets);
+    const int64_t known = direct[j];
+    return known >= 0 ? known : count_in_bucket(j, p);
+  }
+
+  // p shares its bucket with values: compare with them.
+  int64_t count_in_bucket(int64_t j, double p) const {
     int64_t i = start[j];
     const int64_t end = start[j + 1];
     if (end - i > 8) return count_before<false>(x, 1, end, p, i, end);  // crowded bucket
@@ -93,11 +100,11 @@ class CountTable {
   explicit CountTable(std::vector<double> x);  // ascending, finite
   CountTable() : CountTable(std::vector<double>{}) {}
   // A plain copy for the hot loop: a local the compiler keeps in registers.
-  CountView view() const { return CountView{x_.data(), start_.data(), buckets_, lo_, scale_}; }
+  CountView view() const { return CountView{x_.data(), start_.data(), direct_.data(), buckets_, lo_, scale_}; }
 
  private:
   std::vector<double> x_;
-  std::vector<int32_t> start_;
+  std::vector<int32_t> start_, direct_;
   int64_t buckets_ = 1;
   double lo_ = 0.0, scale_ = 0.0;
 };
@@ -277,6 +284,16 @@ struct SigmoidTable {
 };
 SigmoidTable make_sigmoid_table(const Problem& pr);
 
+// The linear cell of every element, written by the counting pass for a gradient pass in the same
+// op call (soft_set_loss's training call): that pass then reads one byte per element instead of
+// looking p up again. Kept by the caller between calls, so its buffer is not allocated each step.
+struct CellCodes {
+  std::vector<uint8_t> cell;  // [numel]; ignored elements are not written
+  bool recorded = false;      // set by the counting pass when it wrote every kept element's cell
+  // Whether a problem's cells fit a byte (approx="linear", 2T + 1 <= 255).
+  static bool fit(const Problem& pr) { return pr.approx == Approx::kLinear && 2 * pr.T + 1 <= 255; }
+};
+
 // What the forward (Accumulate) and backward (Gradient) passes read per element.
 template <typename preds_t, typename target_t, TargetKind K>
 struct ElementInputs {
@@ -366,11 +383,27 @@ void scan_values(const ElementInputs<preds_t, target_t, K>& in, int64_t begin, i
 
 // soft_counts on the CPU; with stats != nullptr, the value statistics of the call too, gathered in the
 // counting pass: each block of elements is scanned just before it is counted, so the kernel reads it
-// from cache and the data crosses memory once.
+// from cache and the data crosses memory once. With codes != nullptr, each element's cell is
+// recorded when CellCodes::fit (codes->recorded says whether it was).
 at::Tensor soft_counts_with_stats(const at::Tensor& preds, const at::Tensor& target,
                                   const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
                                   c10::string_view approx, double k, int64_t num_classes,
-                                  c10::optional<int64_t> ignore_index, bool samplewise, ValueStats* stats);
+                                  c10::optional<int64_t> ignore_index, bool samplewise, ValueStats* stats,
+                                  CellCodes* codes = nullptr);
+
+// The CPU kernel of _soft_counts_backward.
+at::Tensor soft_counts_backward_cpu(const at::Tensor& grad, const at::Tensor& preds, const at::Tensor& target,
+                                    const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
+                                    c10::string_view approx, double k, int64_t num_classes,
+                                    c10::optional<int64_t> ignore_index, bool samplewise);
+
+// _soft_counts_backward on the CPU; with recorded codes of the same inputs (CellCodes), the
+// linear gradient reads each element's cell from them.
+at::Tensor soft_counts_backward_with_codes(const at::Tensor& grad, const at::Tensor& preds, const at::Tensor& target,
+                                           const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
+                                           c10::string_view approx, double k, int64_t num_classes,
+                                           c10::optional<int64_t> ignore_index, bool samplewise,
+                                           const CellCodes* codes);
 
 }  // namespace cpu
 }  // namespace softset
