@@ -85,20 +85,16 @@ __global__ void __launch_bounds__(kThreads) hist_kernel(Reader<P, TT, acc_t<P>> 
       segment_indices(a, b, buckets, B, T, kLinear, el[i].p, s1, s3);
       if constexpr (kLinear) {
         const int f1 = s1 * 4, f3 = off3 + s3 * 4;
-        if (el[i].wy != 0.0) {
-          const H yp = static_cast<H>(el[i].wy * el[i].p), y = static_cast<H>(el[i].wy);
-          atomicAdd(&hist[(f1 + 0) * R + r], yp);
-          atomicAdd(&hist[(f1 + 1) * R + r], y);
-          atomicAdd(&hist[(f3 + 0) * R + r], yp);
-          atomicAdd(&hist[(f3 + 1) * R + r], y);
-        }
-        if (el[i].wn != 0.0) {
-          const H np = static_cast<H>(el[i].wn * el[i].p), n = static_cast<H>(el[i].wn);
-          atomicAdd(&hist[(f1 + 2) * R + r], np);
-          atomicAdd(&hist[(f1 + 3) * R + r], n);
-          atomicAdd(&hist[(f3 + 2) * R + r], np);
-          atomicAdd(&hist[(f3 + 3) * R + r], n);
-        }
+        // One label side (column 0: y, 2: 1 - y) of weight w: (w·p, w) into both segment bins.
+        const auto add_side = [&](int column, double w) {
+          const H wp = static_cast<H>(w * el[i].p), ww = static_cast<H>(w);
+          atomicAdd(&hist[(f1 + column) * R + r], wp);
+          atomicAdd(&hist[(f1 + column + 1) * R + r], ww);
+          atomicAdd(&hist[(f3 + column) * R + r], wp);
+          atomicAdd(&hist[(f3 + column + 1) * R + r], ww);
+        };
+        if (el[i].wy != 0.0) add_side(0, el[i].wy);
+        if (el[i].wn != 0.0) add_side(2, el[i].wn);
       } else {  // step: H = 1 for t < s1 (tau_t <= p): counts only, in the s3 half
         const int f = off3 + s1 * 4;
         if (el[i].wy != 0.0) atomicAdd(&hist[(f + 1) * R + r], static_cast<H>(el[i].wy));

@@ -13,6 +13,12 @@ p < a  <=>  p < a_cmp,  p > b  <=>  p > b_cmp,  p >= tau  <=>  p >= tau_cmp.
 
 Modes are constexpr: APPROX 0 linear, 1 sigmoid, 2 step.
 
+The element kernels (forward direct, forward histogram, backward) read the same inputs:
+    preds_ptr   [N, C, L] float16/bfloat16/float32/float64
+    target_ptr  [N, C, L] (MULTICLASS=False) or [N, L] class indices
+    weight_ptr  target's shape, float32/float64 (unused unless HAS_WEIGHT)
+    coef_ptr    [8, T] compute dtype, rows as above
+
 Sizes (C, L, R, T, ...) are plain runtime arguments marked ``do_not_specialize``: Triton would
 otherwise compile a new variant per value class (== 1, divisible by 16) of every size, which
 multiplied the compilations of the test suite on a GPU. Only dtypes and the mode flags select a
@@ -35,6 +41,16 @@ def _jit(fn):
     import inspect
     names = [n for n in inspect.signature(fn).parameters if n in _SIZES]
     return triton.jit(do_not_specialize=names)(fn)
+
+
+@triton.jit
+def _program_chunk(n_chunks, C):
+    """(pid, segment s, chunk, group g, class c) of this program: axis 0 is pid = s·n_chunks + chunk, s = g·C + c."""
+    pid = tl.program_id(0).to(tl.int64)
+    s = pid // n_chunks
+    chunk = pid - s * n_chunks
+    g = s // C
+    return pid, s, chunk, g, s - g * C
 
 
 @triton.jit
@@ -107,10 +123,7 @@ def _h_tile(p2, a, b, m1, m2, m3, c2, c3, tau, kk, APPROX: tl.constexpr, COMPUTE
 
 @_jit
 def _forward_direct_kernel(
-    preds_ptr,    # [N, C, L] float16/bfloat16/float32/float64
-    target_ptr,   # [N, C, L] (MULTICLASS=False) or [N, L] class indices
-    weight_ptr,   # target's shape, float32/float64 (unused unless HAS_WEIGHT)
-    coef_ptr,     # [8, T] compute dtype, rows as in the module docstring
+    preds_ptr, target_ptr, weight_ptr, coef_ptr,  # the element kernels' inputs (module docstring)
     partial_ptr,  # [S, n_chunks, T, 4] float64: (Σ w·y·H̃, Σ w·y, Σ w(1−y)·H̃, Σ w(1−y)) per chunk
     C, L, R, seg_len, T, n_chunks, chunk_size, ignore_int, ignore_float, flush,
     APPROX: tl.constexpr, MULTICLASS: tl.constexpr, HAS_WEIGHT: tl.constexpr, has_ignore,
@@ -121,11 +134,7 @@ def _forward_direct_kernel(
     compute dtype and the block is reduced (across warps: shared memory and a barrier) only every ``flush``
     iterations, into float64. chunk_size is a multiple of BLOCK_SIZE·flush. Fixed order: deterministic."""
     COMPUTE: tl.constexpr = coef_ptr.dtype.element_ty
-    pid = tl.program_id(0).to(tl.int64)
-    s = pid // n_chunks
-    chunk = pid - s * n_chunks
-    g = s // C
-    c = s - g * C
+    pid, s, chunk, g, c = _program_chunk(n_chunks, C)
     t_offs = tl.program_id(1) * T_BLOCK + tl.arange(0, T_BLOCK)
     t_mask = t_offs < T
     a = tl.load(coef_ptr + 0 * T + t_offs, mask=t_mask, other=0.0)[None, :]
@@ -207,10 +216,7 @@ def _store_counts(out, s1, pos, s0, neg, mask):
 
 @_jit
 def _forward_histogram_kernel(
-    preds_ptr,   # [N, C, L] float16/bfloat16/float32/float64
-    target_ptr,  # [N, C, L] (MULTICLASS=False) or [N, L] class indices
-    weight_ptr,  # target's shape, float32/float64 (unused unless HAS_WEIGHT)
-    coef_ptr,    # [8, T] compute dtype, rows as in the module docstring
+    preds_ptr, target_ptr, weight_ptr, coef_ptr,  # the element kernels' inputs (module docstring)
     hist_ptr,    # [S, copies, 2 (T + 1), 4] float64, zeroed; atomically accumulated
     C, L, R, seg_len, T, n_chunks, chunk_size, ignore_int, ignore_float, copies,
     APPROX: tl.constexpr, MULTICLASS: tl.constexpr, HAS_WEIGHT: tl.constexpr, has_ignore,
@@ -225,11 +231,7 @@ def _forward_histogram_kernel(
     contributions are not issued (hard labels: half the atomics).
     """
     COMPUTE: tl.constexpr = coef_ptr.dtype.element_ty
-    pid = tl.program_id(0).to(tl.int64)
-    s = pid // n_chunks
-    chunk = pid - s * n_chunks
-    g = s // C
-    c = s - g * C
+    _, s, chunk, g, c = _program_chunk(n_chunks, C)
     hist = hist_ptr + (s * copies + chunk % copies) * (2 * (T + 1) * 4)
     start = chunk * chunk_size
     for off in range(0, chunk_size, BLOCK_SIZE):
@@ -400,10 +402,7 @@ def _grad_ab(g_row, t_offs, t_mask):
 @_jit
 def _backward_kernel(
     grad_out_ptr,  # [N, C, L] preds dtype: the gradient with respect to preds (written)
-    preds_ptr,     # [N, C, L] float16/bfloat16/float32/float64
-    target_ptr,    # [N, C, L] (MULTICLASS=False) or [N, L] class indices
-    weight_ptr,    # target's shape, float32/float64 (unused unless HAS_WEIGHT)
-    coef_ptr,      # [8, T] compute dtype, rows as in the module docstring
+    preds_ptr, target_ptr, weight_ptr, coef_ptr,  # the element kernels' inputs (module docstring)
     table_ptr,     # linear: [S, T + 1, 4] float64 (U_A, V_A, U_B, V_B); sigmoid: the upstream gradient [S, T, 4]
     n_elements, C, L, T, ignore_int, ignore_float,
     APPROX: tl.constexpr, MULTICLASS: tl.constexpr, HAS_WEIGHT: tl.constexpr, has_ignore,
