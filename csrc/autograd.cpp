@@ -177,10 +177,11 @@ class SoftSetLoss : public torch::autograd::Function<SoftSetLoss> {
           parts.inputs.weight.defined() ? c10::optional<at::Tensor>(parts.inputs.weight) : c10::nullopt;
       const at::Tensor unit = at::ones({}, parts.counts.options().dtype(at::kDouble));
       const at::Tensor grad_counts = counts_gradient(unit, parts.counts, options);
-      grad_preds = codes.recorded
+      const cpu::CodePointers cells = codes.recorded();
+      grad_preds = cells.narrow != nullptr || cells.wide != nullptr
                        ? cpu::soft_counts_backward_with_codes(grad_counts, parts.inputs.preds, parts.inputs.target, w,
                                                               grid, approx, k, num_classes, ignore_index, samplewise,
-                                                              &codes)
+                                                              cells)
                        : call_soft_counts_backward(grad_counts, parts.inputs.preds, parts.inputs.target, w, grid,
                                                    approx, k, num_classes, ignore_index, samplewise);
       grad_preds = grad_preds.reshape(preds.sizes());

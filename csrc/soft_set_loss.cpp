@@ -174,7 +174,7 @@ LossParts soft_set_loss_parts(const LossLayout& layout, const at::Tensor& preds,
   parts.inputs = view_inputs(layout, preds, target, weight);
   const c10::optional<at::Tensor> w =
       parts.inputs.weight.defined() ? c10::optional<at::Tensor>(parts.inputs.weight) : c10::nullopt;
-  if (codes != nullptr) codes->recorded = false;
+  if (codes != nullptr) codes->forget();
   // CPU: the checks in the counting pass.
   if (readable_on_cpu(preds) && (validate || codes != nullptr)) {
     parts.counts = counts_on_cpu(layout, parts.inputs, w, grid, approx, k, ignore_index, validate, codes);

@@ -48,7 +48,7 @@ void check_loss_values(const LossLayout& layout, const at::Tensor& preds, const 
                        const c10::optional<at::Tensor>& weight, c10::optional<int64_t> ignore_index);
 
 // Views, checks, counts and loss: the forward of soft_set_loss. With codes, a CPU call records each
-// element's cell for a gradient pass that follows (codes->recorded says whether it did).
+// element's cell for a gradient pass that follows (codes->recorded() says where).
 LossParts soft_set_loss_parts(const LossLayout& layout, const at::Tensor& preds, const at::Tensor& target,
                               const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
                               c10::string_view approx, double k, c10::optional<int64_t> ignore_index, bool validate,

@@ -91,13 +91,15 @@ def test_approximations_and_options(metric, approx, task, options):
                thresholds=7, **kwargs)
 
 
-@pytest.mark.parametrize("thresholds", [9, 127, 128, 301])
+@pytest.mark.parametrize("thresholds", [9, 127, 128, 301, torch.linspace(0.01, 0.99, 32768).tolist()],
+                         ids=["T9", "T127", "T128", "T301", "T32768"])
 @pytest.mark.parametrize("task, options", [("binary", {}), ("multilabel", {"weighted": True, "ignore": True}),
                                            ("multiclass", {"ignore": True}), ("binary", {"soft": True})])
 @pytest.mark.parametrize("validate_args", [True, False])
 def test_gradient_pass_with_and_without_recorded_cells(thresholds, task, options, validate_args):
-    """A training call's gradient pass reads the cells its counting pass recorded (linear, 2T + 1 <= 255 cells)
-    or looks them up again (larger grids): the same gradient either way, and the same as the tensor path."""
+    """A training call's gradient pass reads the cells its counting pass recorded (linear: one byte each up to
+    T = 127, two up to T = 32767) or looks them up again (larger grids): the same gradient either way, and the
+    same as the tensor path."""
     preds, target, kwargs = make_case(task, torch.float64, n=203, **options)
     check_same(preds, target, "f1", "macro", task=task, thresholds=thresholds, validate_args=validate_args,
                **kwargs)

@@ -130,7 +130,7 @@ struct Gradient {
   ElementInputs<preds_t, target_t, K> in;
   const double* tables;  // linear: [group][cell][pos, neg]; sigmoid: [group][k·gpos[T], k·gneg[T]]
   preds_t* out;
-  const uint8_t* codes;  // linear: each kept element's cell, recorded by the counting pass (or nullptr)
+  CodePointers codes;  // linear: each kept element's cell, recorded by the counting pass (or none)
 
   void operator()(int64_t begin, int64_t end) const {
     run_best_copy<A == Approx::kSigmoid>(*this, in.avx2_fma, begin, end);
@@ -151,7 +151,7 @@ struct Gradient {
     const bool factorised_grid = in.sig.factorised;
     const double* const exp_k_tau = in.sig.exp_k_tau.data();
     const double* const tau = pr.tau.data();
-    const uint8_t* const codes_ = codes;
+    const CodePointers codes_ = codes;
     for_each_run(pr, begin, end, [&](const Run& run) SOFTSET_ALWAYS_INLINE_LAMBDA {
       const double* tab = tables + ((samplewise ? run.n * C : 0) + run.c) * group_size;
       for (int64_t j = 0; j < run.count; ++j) {
@@ -163,8 +163,10 @@ struct Gradient {
         const double w = weight_ ? static_cast<double>(weight_[run.t + j]) : 1.0;
         double d;
         if constexpr (A == Approx::kLinear) {
-          const int64_t cell =
-              codes_ != nullptr ? codes_[run.e + j] : cells.count(static_cast<double>(preds_[run.e + j]));
+          const int64_t e = run.e + j;
+          const int64_t cell = codes_.narrow != nullptr ? codes_.narrow[e]
+                               : codes_.wide != nullptr ? codes_.wide[e]
+                                                        : cells.count(static_cast<double>(preds_[e]));
           const double* dc = tab + cell * 2;
           if constexpr (kHardLabel) {
             d = dc[y > 0 ? 0 : 1];
@@ -204,14 +206,14 @@ at::Tensor soft_counts_backward_cpu(const at::Tensor& grad, const at::Tensor& pr
                                     c10::string_view approx, double k, int64_t num_classes,
                                     c10::optional<int64_t> ignore_index, bool samplewise) {
   return soft_counts_backward_with_codes(grad, preds, target, weight, grid, approx, k, num_classes, ignore_index,
-                                         samplewise, nullptr);
+                                         samplewise, CodePointers{});
 }
 
 at::Tensor soft_counts_backward_with_codes(const at::Tensor& grad, const at::Tensor& preds, const at::Tensor& target,
                                            const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
                                            c10::string_view approx, double k, int64_t num_classes,
                                            c10::optional<int64_t> ignore_index, bool samplewise,
-                                           const CellCodes* codes) {
+                                           CodePointers codes) {
   Problem pr = make_problem(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise,
                             "_soft_counts_backward");
   check_backward_grad("_soft_counts_backward", grad, preds, OpShape{pr.N, pr.C, pr.L, pr.T, pr.G(), pr.approx});
@@ -231,9 +233,7 @@ at::Tensor soft_counts_backward_with_codes(const at::Tensor& grad, const at::Ten
     tables.swap(by_cell);
   }
   const SigmoidTable sig = pr.approx == Approx::kSigmoid ? make_sigmoid_table(pr) : SigmoidTable{};
-  const bool use_codes = codes != nullptr && codes->recorded && pr.approx == Approx::kLinear;
-  TORCH_INTERNAL_ASSERT(!use_codes || static_cast<int64_t>(codes->cell.size()) >= numel, "cell codes of another call");
-  const uint8_t* const recorded = use_codes ? codes->cell.data() : nullptr;
+  const CodePointers recorded = pr.approx == Approx::kLinear ? codes : CodePointers{};
   std::function<void(int64_t, int64_t)> run_chunk;
   dispatch</*WithStep=*/false>(pr, [&](auto preds_tag, auto target_tag, auto kind, auto approx_tag) {
     using preds_t = typename decltype(preds_tag)::type;

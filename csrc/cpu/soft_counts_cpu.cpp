@@ -67,11 +67,13 @@ Problem make_problem(const at::Tensor& preds, const at::Tensor& target, const c1
 CountTable::CountTable(std::vector<double> x) : x_(std::move(x)) {
   const int64_t n = static_cast<int64_t>(x_.size());
   TORCH_CHECK(n < (int64_t{1} << 30), "softset_fast: the grid is too large (", n, " breakpoints)");
-  // ~64 buckets per value (at least 64, at most 2^16 = a 256 KB table): in an evenly
+  // ~64 buckets per value (at least 64, at most 2^14: a 64 KB look-up table): in an evenly
   // spread list few samples share a bucket with a value, so most counts are read off
   // without a comparison or a mispredicted branch. Measured at T = 9, N = 2^22 (forward /
-  // backward ms, 2 threads): 8 per value 19.2 / 17.8, 32: 14.1 / 12.7, 64-128: ~11-15.
-  buckets_ = std::min<int64_t>(1 << 16, std::max<int64_t>(64, 64 * n));
+  // backward ms, 2 threads): 8 per value 19.2 / 17.8, 32: 14.1 / 12.7, 64-128: ~11-15. Large
+  // grids prefer a table that stays in cache: T = 999 forward, 1 thread, 2^16 buckets ~43 ms,
+  // 2^14 ~33 ms (T = 9: 19-30 ms in the same runs; noisy machine).
+  buckets_ = std::min<int64_t>(1 << 14, std::max<int64_t>(64, 64 * n));
   // The table spans [0, 1] at least: probabilities below the first value or above the last then
   // land in buckets of their own instead of the end buckets, which hold those values (and need
   // a comparison).
@@ -131,6 +133,21 @@ std::shared_ptr<const LinearCells> LinearCells::of(const std::vector<double>& a,
 std::shared_ptr<const LinearCells> LinearCells::of(const Problem& pr) {
   static const auto none = std::make_shared<const LinearCells>();
   return pr.approx == Approx::kLinear ? of(pr.a, pr.b) : none;
+}
+
+CodePointers CellCodes::prepare(const Problem& pr, int64_t numel) {
+  recorded_ = CodePointers{};
+  const int64_t cells = 2 * pr.T + 1;
+  if (pr.approx != Approx::kLinear || cells > 65536) return recorded_;
+  // Grown, never shrunk: no allocation (and no page faults) per step.
+  if (cells <= 256) {
+    if (static_cast<int64_t>(narrow_.size()) < numel) narrow_.resize(numel);
+    recorded_.narrow = narrow_.data();
+  } else {
+    if (static_cast<int64_t>(wide_.size()) < numel) wide_.resize(numel);
+    recorded_.wide = wide_.data();
+  }
+  return recorded_;
 }
 
 bool use_avx2_fma() {
@@ -199,7 +216,7 @@ template <typename preds_t, typename target_t, TargetKind K, Approx A>
 struct Accumulate {
   using acc_t = counts_type<preds_t>;
   ElementInputs<preds_t, target_t, K> in;
-  uint8_t* codes = nullptr;  // linear: each kept element's cell goes here when set (CellCodes)
+  CodePointers codes;  // linear: each kept element's cell goes here when set (CellCodes)
 
   void operator()(int64_t begin, int64_t end, double* hist, int64_t class_stride) const {
     run_best_copy<A == Approx::kSigmoid>(*this, in.avx2_fma, begin, end, hist, class_stride);
@@ -218,7 +235,7 @@ struct Accumulate {
     const bool factorised_grid = in.sig.factorised;
     const double* const exp_k_tau = in.sig.exp_k_tau.data();
     const double* const tau = pr.tau.data();
-    uint8_t* const codes_ = codes;
+    const CodePointers codes_ = codes;
     for_each_run(pr, begin, end, [&](const Run& run) SOFTSET_ALWAYS_INLINE_LAMBDA {
       double* const h_run = hist + run.c * class_stride;
       for (int64_t j = 0; j < run.count; ++j) {
@@ -228,7 +245,11 @@ struct Accumulate {
         const double w = weight_ ? static_cast<double>(weight_[run.t + j]) : 1.0;
         if constexpr (A == Approx::kLinear) {
           const int64_t cell = cells.count(p);
-          if (codes_ != nullptr) codes_[run.e + j] = static_cast<uint8_t>(cell);
+          if (codes_.narrow != nullptr) {
+            codes_.narrow[run.e + j] = static_cast<uint8_t>(cell);
+          } else if (codes_.wide != nullptr) {
+            codes_.wide[run.e + j] = static_cast<uint16_t>(cell);
+          }
           double* h = h_run + cell * 4;
           if constexpr (kHardLabel) {
             h += y > 0 ? 0 : 2;
@@ -438,12 +459,7 @@ at::Tensor soft_counts_with_stats(const at::Tensor& preds, const at::Tensor& tar
                             "soft_counts");
   at::Tensor out = at::zeros({pr.G(), pr.C, pr.T, 4}, preds.options().dtype(counts_dtype(preds.scalar_type())));
   const int64_t numel = pr.N * pr.C * pr.L;
-  const bool record = codes != nullptr && CellCodes::fit(pr);
-  if (codes != nullptr) {
-    codes->recorded = record;
-    // Grown, never shrunk below what a call needs: no allocation (and no page faults) per step.
-    if (record && static_cast<int64_t>(codes->cell.size()) < numel) codes->cell.resize(numel);
-  }
+  const CodePointers record = codes != nullptr ? codes->prepare(pr, numel) : CodePointers{};
   if (numel == 0) return out;  // nothing to count: zeros
 
   const std::shared_ptr<const LinearCells> cells_ptr = LinearCells::of(pr);
@@ -455,7 +471,7 @@ at::Tensor soft_counts_with_stats(const at::Tensor& preds, const at::Tensor& tar
     using preds_t = typename decltype(preds_tag)::type;
     using target_t = typename decltype(target_tag)::type;
     const Accumulate<preds_t, target_t, decltype(kind)::value, decltype(approx_tag)::value> kernel{
-        element_inputs<preds_t, target_t, decltype(kind)::value>(pr, cells, sig), record ? codes->cell.data() : nullptr};
+        element_inputs<preds_t, target_t, decltype(kind)::value>(pr, cells, sig), record};
     const auto scan = [&kernel](int64_t begin, int64_t end, ValueStats& s) { scan_values(kernel.in, begin, end, s); };
     if constexpr (std::is_same_v<preds_t, double>) {
       run_forward<double>(pr, linear, kernel, scan, stats, out);

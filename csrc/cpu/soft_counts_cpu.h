@@ -284,14 +284,29 @@ struct SigmoidTable {
 };
 SigmoidTable make_sigmoid_table(const Problem& pr);
 
+// Where the kernels write or read each element's cell: one byte per element for up to 256 cells
+// (T <= 127), two for up to 65536; neither set: not recorded.
+struct CodePointers {
+  uint8_t* narrow = nullptr;
+  uint16_t* wide = nullptr;
+};
+
 // The linear cell of every element, written by the counting pass for a gradient pass in the same
-// op call (soft_set_loss's training call): that pass then reads one byte per element instead of
-// looking p up again. Kept by the caller between calls, so its buffer is not allocated each step.
-struct CellCodes {
-  std::vector<uint8_t> cell;  // [numel]; ignored elements are not written
-  bool recorded = false;      // set by the counting pass when it wrote every kept element's cell
-  // Whether a problem's cells fit a byte (approx="linear", 2T + 1 <= 255).
-  static bool fit(const Problem& pr) { return pr.approx == Approx::kLinear && 2 * pr.T + 1 <= 255; }
+// op call (soft_set_loss's training call): that pass then reads the cell instead of looking p up
+// again. Kept by the caller between calls, so its buffer is not allocated each step.
+class CellCodes {
+ public:
+  // Storage for the cells of a problem's numel elements (grown, never shrunk), or none when they
+  // are not recorded (not linear, more than 65536 cells); recorded() says which until the next call.
+  CodePointers prepare(const Problem& pr, int64_t numel);
+  // The recorded cells (ignored elements are not written).
+  CodePointers recorded() const { return recorded_; }
+  void forget() { recorded_ = CodePointers{}; }
+
+ private:
+  std::vector<uint8_t> narrow_;
+  std::vector<uint16_t> wide_;
+  CodePointers recorded_;
 };
 
 // What the forward (Accumulate) and backward (Gradient) passes read per element.
@@ -384,7 +399,7 @@ void scan_values(const ElementInputs<preds_t, target_t, K>& in, int64_t begin, i
 // soft_counts on the CPU; with stats != nullptr, the value statistics of the call too, gathered in the
 // counting pass: each block of elements is scanned just before it is counted, so the kernel reads it
 // from cache and the data crosses memory once. With codes != nullptr, each element's cell is
-// recorded when CellCodes::fit (codes->recorded says whether it was).
+// recorded where CellCodes::prepare gives storage (codes->recorded() says where).
 at::Tensor soft_counts_with_stats(const at::Tensor& preds, const at::Tensor& target,
                                   const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
                                   c10::string_view approx, double k, int64_t num_classes,
@@ -403,7 +418,7 @@ at::Tensor soft_counts_backward_with_codes(const at::Tensor& grad, const at::Ten
                                            const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
                                            c10::string_view approx, double k, int64_t num_classes,
                                            c10::optional<int64_t> ignore_index, bool samplewise,
-                                           const CellCodes* codes);
+                                           CodePointers codes);
 
 }  // namespace cpu
 }  // namespace softset
