@@ -172,6 +172,28 @@ def test_vmap_with_validation_names_validate_args():
     assert losses.shape == (3,)
 
 
+def test_torch_func_transforms_run_the_reference_under_auto():
+    """grad and vmap cannot run the C++ ops' autograd Function: backend='auto' takes the reference there."""
+    target = torch.rand(41) < 0.4
+    preds = torch.rand(41, dtype=torch.float64)
+    grad = torch.func.grad(lambda q: sf.fbeta_loss(q, target))(preds)
+    leaf = preds.clone().requires_grad_(True)
+    expected, = torch.autograd.grad(sf.fbeta_loss(leaf, target, backend="reference"), leaf)
+    torch.testing.assert_close(grad, expected, rtol=1e-12, atol=1e-12)
+    batch = torch.rand(3, 41, dtype=torch.float64)
+    losses = torch.func.vmap(lambda q: sf.fbeta_loss(q, target, validate_args=False))(batch)
+    torch.testing.assert_close(losses, torch.stack([sf.fbeta_loss(q, target) for q in batch]), rtol=1e-12, atol=1e-12)
+    counts = torch.func.vmap(lambda q: sf.soft_confusion_matrix(q, target, validate_args=False))(batch)
+    torch.testing.assert_close(counts, torch.stack([sf.soft_confusion_matrix(q, target) for q in batch]))
+
+
+@pytest.mark.skipif("cpu" not in sf.available_backends(), reason="the C++ CPU op is not built")
+def test_the_cpp_backend_under_torch_func_is_a_clear_error():
+    target = torch.rand(41) < 0.4
+    with pytest.raises(RuntimeError, match="backend='cpu' cannot run under torch.func transforms"):
+        torch.func.grad(lambda q: sf.fbeta_loss(q, target, backend="cpu"))(torch.rand(41, dtype=torch.float64))
+
+
 def test_meta_tensors_give_shapes_or_a_clear_error():
     preds = torch.rand(20, device="meta")
     assert sf.soft_confusion_matrix(preds, preds > 0.5, backend="reference").shape == (9, 4)

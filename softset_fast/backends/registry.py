@@ -76,8 +76,15 @@ _warned_fallback: set[str] = set()
 
 
 def resolve_backend(backend: str, device: torch.device) -> str:
-    """The backend a call runs on; ``auto`` picks the fastest built one for the device."""
+    """The backend a call runs on; ``auto`` picks the fastest built one for the device.
+
+    Under torch.func transforms (grad, vmap, jacrev, ...) ``auto`` picks the reference: the C++ ops'
+    autograd is a C++ autograd Function, which those transforms cannot run.
+    """
+    under_torch_func = torch._C._are_functorch_transforms_active()
     if backend == "auto":
+        if under_torch_func:
+            return "reference"
         if device.type == "cpu":
             preferred = ["cpu"]
         elif device.type == "cuda":
@@ -97,6 +104,10 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     if reason is not None:
         raise RuntimeError(f"backend={backend!r} is not available: {reason}")
     expected = {"cpu": "cpu", "cuda": "cuda"}.get(backend)
+    if expected is not None and under_torch_func:
+        raise RuntimeError(f"backend={backend!r} cannot run under torch.func transforms (grad, vmap, ...): its "
+                           "autograd is a C++ autograd Function, which they do not support; use "
+                           "backend='reference' (backend='auto' picks it there)")
     if expected is not None and device.type != expected:
         raise ValueError(f"backend={backend!r} runs on {expected} tensors, but preds is on {device}")
     if backend == "triton" and device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
