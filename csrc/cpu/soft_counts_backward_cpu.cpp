@@ -147,11 +147,11 @@ struct Gradient {
     const preds_t* const preds_ = in.preds;
     const acc_t* const weight_ = in.weight;
     preds_t* const out_ = out;
+    const CodePointers codes_ = codes;
     const double k = pr.k;
     const bool factorised_grid = in.sig.factorised;
     const double* const exp_k_tau = in.sig.exp_k_tau.data();
     const double* const tau = pr.tau.data();
-    const CodePointers codes_ = codes;
     for_each_run(pr, begin, end, [&](const Run& run) SOFTSET_ALWAYS_INLINE_LAMBDA {
       const double* tab = tables + ((samplewise ? run.n * C : 0) + run.c) * group_size;
       for (int64_t j = 0; j < run.count; ++j) {
