@@ -18,6 +18,9 @@ from setuptools import find_packages, setup
 from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+# The C++ uses torch's stable ABI only, as it stands in this torch release (the oldest the built
+# extension loads in): torch_api.h.
+TORCH_TARGET = "-DTORCH_TARGET_VERSION=0x020b000000000000"  # 2.11
 
 
 def _flag(name):
@@ -52,12 +55,12 @@ def cuda_instances():
 
 def extensions():
     use_cuda, why = _decide_cuda()
-    sources = [os.path.join("csrc", name) for name in ("softset.cpp", "autograd.cpp", "op_checks.cpp", "soft_set_loss.cpp")] + sorted(
+    sources = [os.path.join("csrc", name) for name in ("softset.cpp", "op_checks.cpp", "soft_set_loss.cpp")] + sorted(
         glob.glob(os.path.join("csrc", "cpu", "*.cpp")))
     debug = _flag("SOFTSET_FAST_DEBUG")
     sanitize = _flag("SOFTSET_FAST_SANITIZE")
     cxx = ["-O0", "-g"] if debug else ["-O1", "-g"] if sanitize else ["-O3"]
-    cxx += ["-fopenmp", "-DPy_LIMITED_API=0x03090000"]  # -std: torch picks the one its headers need
+    cxx += ["-fopenmp", "-fvisibility=hidden", "-DPy_LIMITED_API=0x03090000", TORCH_TARGET]  # -std: torch picks the one its headers need
     link = ["-fopenmp"]
     if sanitize:
         sanitizers = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
@@ -71,7 +74,7 @@ def extensions():
         sources += sorted(glob.glob(os.path.join("csrc", "cuda", "*.cu"))) + cuda_instances()
         kwargs["include_dirs"] = [os.path.join(ROOT, "csrc", "cuda")]  # for the generated files' includes
         extra["cxx"].append("-DSOFTSET_FAST_WITH_CUDA")
-        extra["nvcc"] = ["-O3", "--expt-relaxed-constexpr", "-DSOFTSET_FAST_WITH_CUDA"]
+        extra["nvcc"] = ["-O3", "--expt-relaxed-constexpr", "-DSOFTSET_FAST_WITH_CUDA", TORCH_TARGET]
         extension = CUDAExtension("softset_fast._C", sources, extra_compile_args=extra, **kwargs)
         arch = os.environ["TORCH_CUDA_ARCH_LIST"]
         print(f"softset_fast: building CPU + CUDA ({why}); TORCH_CUDA_ARCH_LIST={arch}", file=sys.stderr)

@@ -3,13 +3,13 @@
 // op_checks.py) that tests/test_op_contract.py holds to the same table of bad calls.
 #pragma once
 
-#include <ATen/ATen.h>
 
 #include <algorithm>
 #include <limits>
 #include <string>
 
 #include "softset_common.h"
+#include "torch_api.h"
 
 namespace softset {
 
@@ -22,22 +22,19 @@ struct OpShape {
 
 // The dtype of the counts (and weights) of a preds dtype: softset_common.h's counts_type, which
 // treats every type but double alike (any preds dtype maps, so a bad one is reported by the checks).
-inline at::ScalarType counts_dtype(at::ScalarType preds) {
-  return preds == at::kDouble ? c10::CppTypeToScalarType<counts_type<double>>::value
-                              : c10::CppTypeToScalarType<counts_type<float>>::value;
+inline ScalarType counts_dtype(ScalarType preds) {
+  return preds == ScalarType::Double ? c10::CppTypeToScalarType<counts_type<double>>::value
+                                     : c10::CppTypeToScalarType<counts_type<float>>::value;
 }
-
-// torch's Python name of a dtype ("float32"), as the Python checks print it.
-std::string dtype_name(at::ScalarType t);
 
 // Metadata checks (shapes, dtypes, devices, options) of a soft_counts / _soft_counts_backward call,
 // then the grid's values (check_grid). Errors read "<op>: <argument> ...".
-OpShape check_op_args(const char* op, const at::Tensor& preds, const at::Tensor& target,
-                      const c10::optional<at::Tensor>& weight, const at::Tensor& grid, c10::string_view approx,
-                      double k, int64_t num_classes, c10::optional<int64_t> ignore_index, bool samplewise);
+OpShape check_op_args(const char* op, const Tensor& preds, const Tensor& target, const OptionalTensor& weight,
+                      const Tensor& grid, std::string_view approx, double k, int64_t num_classes,
+                      std::optional<int64_t> ignore_index, bool samplewise);
 
 // The backward's grad: [G, C, T, 4], floating point, on preds' device.
-void check_backward_grad(const char* op, const at::Tensor& grad, const at::Tensor& preds, const OpShape& shape);
+void check_backward_grad(const char* op, const Tensor& grad, const Tensor& preds, const OpShape& shape);
 
 // The ranges the public API's value checks read (soft_set_loss with validate=True): of preds, of the
 // targets not ignored (bool targets are not read) and of the weights in the counts' dtype. NaN is
@@ -65,9 +62,10 @@ struct ValueStats {
 };
 
 // The grid's values: every column finite, tau strictly ascending and, for linear, a <= tau <= b with a and b
-// ascending (the kernels' segment look-ups assume it). Reading a device grid costs a copy to the host (a
-// synchronisation), so the last grid that passed is remembered by identity (a weak reference) and version
-// counter: a cached coefficient table is checked once.
-void check_grid(const char* op, const at::Tensor& grid, Approx approx);
+// ascending (the kernels' segment look-ups assume it). A CPU grid is read every call. Reading a device grid
+// costs a copy to the host (a synchronisation), so the last device grid that passed is held and not read
+// again while it is the one passed: a cached coefficient table is checked once. (torch's stable ABI has no
+// version counter, so a device grid changed in place after its check is not read again.)
+void check_grid(const char* op, const Tensor& grid, Approx approx);
 
 }  // namespace softset

@@ -1,22 +1,24 @@
-// softset_fast::soft_set_loss: a training step's forward in one dispatched op.
+// softset_fast::soft_set_loss and _soft_set_loss_parts: a training step's forward in one
+// dispatched op.
 //
 // preds and target in their public shapes are viewed as the [N, C, L] layout of
 // soft_counts (no copy for contiguous inputs), the values are checked when asked
-// (validate), then counts = soft_counts(...) and loss = metric_loss(counts, ...).
-// Its autograd (csrc/autograd.cpp) saves the counts and runs metric_loss_backward
-// and _soft_counts_backward: one node. So a loss step is one forward op and one
-// backward node instead of ~40 small ones; the math stays in the two ops it calls.
+// (validate), then counts = soft_counts(...) and loss = metric_loss(counts, ...), each by
+// the device's kernel (ops.h). _soft_set_loss_parts also returns the counts and, for a
+// training call, dL/dpreds computed in the same call while the data is in cache: the
+// backward (softset_fast/backends/loss_autograd.py) is then one multiplication. So a loss
+// step is one forward op and one backward node instead of ~40 small ones; the math stays
+// in the kernels it calls.
 #include "soft_set_loss.h"
 
-#include "op_calls.h"
+#include "ops.h"
 #include "cpu/soft_counts_cpu.h"
-
-#include <torch/library.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <limits>
 #include <string>
+#include <tuple>
 
 namespace softset {
 namespace {
@@ -27,21 +29,27 @@ std::string fmt_g(double x) {  // Python's f"{x:g}"
   return buffer;
 }
 
-// x in dtype: x itself when it already is (ops below autograd must not return their input, which
-// Tensor::to would).
-at::Tensor as_dtype(const at::Tensor& x, at::ScalarType dtype) {
-  return x.scalar_type() == dtype ? x : x.to(dtype);
+// A 0-d float64 tensor of value on x's device.
+Tensor scalar_like(const Tensor& x, double value) {
+  return torch::stable::full({}, value, ScalarType::Double, std::nullopt, x.device());
 }
 
-// Minimum and maximum of x where keep (all of x when keep is undefined), as float64 scalars on x's device.
-std::pair<at::Tensor, at::Tensor> kept_range(const at::Tensor& x, const at::Tensor& keep) {
-  const at::Tensor values = as_dtype(x, at::kDouble);
-  if (!keep.defined()) {
-    auto [low, high] = at::aminmax(values);
-    return {low, high};
-  }
+// Minimum and maximum of x (NaN when x holds one), as float64 scalars on x's device.
+std::pair<Tensor, Tensor> value_range(const Tensor& x) {
+  return call_aten<std::pair<Tensor, Tensor>>("aten::aminmax", "", as_dtype(x, ScalarType::Double),
+                                              std::optional<int64_t>(), false);
+}
+
+// value_range of the elements of x that differ from ignore (x's integer labels).
+std::pair<Tensor, Tensor> kept_range(const Tensor& x, int64_t ignore) {
+  const Tensor values = as_dtype(x, ScalarType::Double);
+  const Tensor keep = call_aten<Tensor>("aten::ne", "Tensor", x,
+                                        torch::stable::full({}, static_cast<double>(ignore), ScalarType::Long,
+                                                            std::nullopt, x.device()));
   const double inf = std::numeric_limits<double>::infinity();
-  return {at::where(keep, values, inf).min(), at::where(keep, values, -inf).max()};
+  const Tensor low = call_aten<Tensor>("aten::where", "self", keep, values, scalar_like(x, inf));
+  const Tensor high = call_aten<Tensor>("aten::where", "self", keep, values, scalar_like(x, -inf));
+  return {call_aten<Tensor>("aten::min", "", low), call_aten<Tensor>("aten::max", "", high)};
 }
 
 }  // namespace
@@ -53,19 +61,19 @@ struct CheckedParts {
   bool preds, target, weight;
 };
 
-CheckedParts checked_parts(const at::Tensor& preds, const at::Tensor& target,
-                           const c10::optional<at::Tensor>& weight) {
-  return {preds.numel() > 0, target.numel() > 0 && target.scalar_type() != at::kBool,
+CheckedParts checked_parts(const Tensor& preds, const Tensor& target,
+                           const OptionalTensor& weight) {
+  return {preds.numel() > 0, target.numel() > 0 && target.scalar_type() != ScalarType::Bool,
           weight.has_value() && weight->defined() && weight->numel() > 0};
 }
 
 // The public API's errors for out-of-range values, with its messages.
 void report_bad_values(const LossLayout& layout, const CheckedParts& c, const ValueStats& s,
-                       at::ScalarType preds_dtype, at::ScalarType target_dtype) {
+                       ScalarType preds_dtype, ScalarType target_dtype) {
   if (c.preds) {
-    TORCH_CHECK_VALUE(!s.preds_nan && std::isfinite(s.preds_low) && std::isfinite(s.preds_high),
+    SOFTSET_CHECK_VALUE(!s.preds_nan && std::isfinite(s.preds_low) && std::isfinite(s.preds_high),
                       "preds contains NaN or inf");
-    TORCH_CHECK_VALUE(s.preds_low >= 0 && s.preds_high <= 1,
+    SOFTSET_CHECK_VALUE(s.preds_low >= 0 && s.preds_high <= 1,
                       "preds must be probabilities in [0, 1] (or pass from_logits=True), got values in [",
                       fmt_g(s.preds_low), ", ", fmt_g(s.preds_high), "]");
   }
@@ -73,23 +81,23 @@ void report_bad_values(const LossLayout& layout, const CheckedParts& c, const Va
     const double low = s.target_nan ? std::numeric_limits<double>::quiet_NaN() : s.target_low;
     const double high = s.target_high;
     if (layout.task == "multiclass") {
-      TORCH_CHECK_VALUE(low >= 0 && high < layout.classes, "target must hold class indices in [0, ", layout.classes,
+      SOFTSET_CHECK_VALUE(low >= 0 && high < layout.classes, "target must hold class indices in [0, ", layout.classes,
                         ") or ignore_index, got values in [", static_cast<int64_t>(low), ", ",
                         static_cast<int64_t>(high), "]");
-    } else if (at::isFloatingType(target_dtype)) {
-      TORCH_CHECK_VALUE(low >= 0 && high <= 1, "target must lie in [0, 1] (soft labels allowed) for task='",
+    } else if (is_floating(target_dtype)) {
+      SOFTSET_CHECK_VALUE(low >= 0 && high <= 1, "target must lie in [0, 1] (soft labels allowed) for task='",
                         layout.task, "', got values in [", fmt_g(low), ", ", fmt_g(high), "]");
     } else {
-      TORCH_CHECK_VALUE(low >= 0 && high <= 1, "target must hold 0 or 1 for task='", layout.task,
+      SOFTSET_CHECK_VALUE(low >= 0 && high <= 1, "target must hold 0 or 1 for task='", layout.task,
                         "' (or ignore_index)");
     }
   }
   if (c.weight) {
-    TORCH_CHECK_VALUE(!s.weight_nan && std::isfinite(s.weight_low) && std::isfinite(s.weight_high),
+    SOFTSET_CHECK_VALUE(!s.weight_nan && std::isfinite(s.weight_low) && std::isfinite(s.weight_high),
                       "weight contains NaN or inf");
-    TORCH_CHECK_VALUE(s.weight_low >= 0, "weight must be non-negative");
-    const bool float32_counts = counts_dtype(preds_dtype) == at::kFloat;
-    TORCH_CHECK_VALUE(!float32_counts || s.weight_high <= std::numeric_limits<float>::max(),
+    SOFTSET_CHECK_VALUE(s.weight_low >= 0, "weight must be non-negative");
+    const bool float32_counts = counts_dtype(preds_dtype) == ScalarType::Float;
+    SOFTSET_CHECK_VALUE(!float32_counts || s.weight_high <= std::numeric_limits<float>::max(),
                       "weight must be finite in float32, the dtype the counts of ", dtype_name(preds_dtype),
                       " preds accumulate in; got values up to ", fmt_g(s.weight_high));
   }
@@ -97,11 +105,11 @@ void report_bad_values(const LossLayout& layout, const CheckedParts& c, const Va
 
 // The counts of a CPU call, by the CPU kernel itself: the value checks (validate) in its counting pass,
 // the cells recorded into codes when given.
-at::Tensor counts_on_cpu(const LossLayout& layout, const LossInputs& in, const c10::optional<at::Tensor>& weight,
-                         const at::Tensor& grid, c10::string_view approx, double k,
-                         c10::optional<int64_t> ignore_index, bool validate, cpu::CellCodes* codes) {
+Tensor counts_on_cpu(const LossLayout& layout, const LossInputs& in, const OptionalTensor& weight,
+                         const Tensor& grid, std::string_view approx, double k,
+                         std::optional<int64_t> ignore_index, bool validate, cpu::CellCodes* codes) {
   ValueStats stats;
-  at::Tensor counts = cpu::soft_counts_with_stats(in.preds, in.target, weight, grid, approx, k, layout.num_classes,
+  Tensor counts = cpu::soft_counts_with_stats(in.preds, in.target, weight, grid, approx, k, layout.num_classes,
                                                   ignore_index, layout.samplewise, validate ? &stats : nullptr, codes);
   if (validate) {
     report_bad_values(layout, checked_parts(in.preds, in.target, weight), stats, in.preds.scalar_type(),
@@ -112,32 +120,23 @@ at::Tensor counts_on_cpu(const LossLayout& layout, const LossInputs& in, const c
 
 }  // namespace
 
-void check_loss_values(const LossLayout& layout, const at::Tensor& preds, const at::Tensor& target,
-                       const c10::optional<at::Tensor>& weight, c10::optional<int64_t> ignore_index) {
+void check_loss_values(const LossLayout& layout, const Tensor& preds, const Tensor& target,
+                       const OptionalTensor& weight, std::optional<int64_t> ignore_index) {
   // Every statistic goes into one small tensor, read with one copy to the host (one
   // synchronisation on a GPU).
   const CheckedParts c = checked_parts(preds, target, weight);
-  std::vector<at::Tensor> ranges;
-  if (c.preds) {
-    auto [low, high] = at::aminmax(preds);
-    ranges.push_back(as_dtype(low, at::kDouble));
-    ranges.push_back(as_dtype(high, at::kDouble));
-  }
-  if (c.target) {
-    at::Tensor keep;
-    if (ignore_index.has_value()) keep = target.ne(*ignore_index);
-    auto [low, high] = kept_range(target, keep);
-    ranges.push_back(low);
-    ranges.push_back(high);
-  }
-  if (c.weight) {
-    auto [low, high] = kept_range(*weight, at::Tensor());
-    ranges.push_back(low);
-    ranges.push_back(high);
-  }
+  std::vector<Tensor> ranges;
+  const auto add = [&ranges](const std::pair<Tensor, Tensor>& range) {
+    ranges.push_back(range.first);
+    ranges.push_back(range.second);
+  };
+  if (c.preds) add(value_range(preds));
+  if (c.target) add(ignore_index.has_value() ? kept_range(target, *ignore_index) : value_range(target));
+  if (c.weight) add(value_range(*weight));
   if (ranges.empty()) return;
-  const at::Tensor host = at::stack(ranges).to(at::kCPU);
-  const double* v = host.data_ptr<double>();
+  const Tensor stacked = call_aten<Tensor>("aten::stack", "", ranges, int64_t{0});
+  const Tensor host = torch::stable::to(stacked, torch::stable::Device(torch::headeronly::DeviceType::CPU));
+  const double* v = static_cast<const double*>(host.data_ptr());
   // min / max propagate NaN: a NaN bound is a NaN value.
   auto read = [&v](double& low, double& high, bool& nan) {
     low = *v++, high = *v++;
@@ -150,64 +149,100 @@ void check_loss_values(const LossLayout& layout, const at::Tensor& preds, const 
   report_bad_values(layout, c, s, preds.scalar_type(), target.scalar_type());
 }
 
-LossInputs view_inputs(const LossLayout& layout, const at::Tensor& preds, const at::Tensor& target,
-                       const c10::optional<at::Tensor>& weight) {
+LossInputs view_inputs(const LossLayout& layout, const Tensor& preds, const Tensor& target,
+                       const OptionalTensor& weight) {
   const int64_t N = layout.shape[0], C = layout.shape[1], L = layout.shape[2];
   // No numel check here (sizes may be symbolic while torch.compile traces): reshape refuses a
   // shape that does not hold preds, and the fake kernel names the argument.
   LossInputs in;
-  in.preds = preds.reshape({N, C, L});
+  in.preds = torch::stable::reshape(preds, {N, C, L});
   const std::vector<int64_t> target_shape =
       layout.num_classes > 0 ? std::vector<int64_t>{N, L} : std::vector<int64_t>{N, C, L};
-  in.target = target.reshape(target_shape);
+  in.target = torch::stable::reshape(target, target_shape);
   if (weight.has_value() && weight->defined()) {
-    in.weight = as_dtype(weight->reshape(target_shape), counts_dtype(preds.scalar_type()));
+    in.weight = as_dtype(torch::stable::reshape(*weight, target_shape), counts_dtype(preds.scalar_type()));
   }
   return in;
 }
 
-LossParts soft_set_loss_parts(const LossLayout& layout, const at::Tensor& preds, const at::Tensor& target,
-                              const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
-                              c10::string_view approx, double k, c10::optional<int64_t> ignore_index, bool validate,
+LossParts soft_set_loss_parts(const LossLayout& layout, const Tensor& preds, const Tensor& target,
+                              const OptionalTensor& weight, const Tensor& grid,
+                              std::string_view approx, double k, std::optional<int64_t> ignore_index, bool validate,
                               const LossOptions& options, cpu::CellCodes* codes) {
   LossParts parts;
   parts.inputs = view_inputs(layout, preds, target, weight);
-  const c10::optional<at::Tensor> w =
-      parts.inputs.weight.defined() ? c10::optional<at::Tensor>(parts.inputs.weight) : c10::nullopt;
+  const OptionalTensor w = weight_of(parts.inputs);
   if (codes != nullptr) codes->forget();
+  const DeviceKernels& kernels = kernels_for(preds, "soft_set_loss");
   // CPU: the checks in the counting pass.
-  if (readable_on_cpu(preds) && (validate || codes != nullptr)) {
+  if (preds.is_cpu() && (validate || codes != nullptr)) {
     parts.counts = counts_on_cpu(layout, parts.inputs, w, grid, approx, k, ignore_index, validate, codes);
   } else {
     if (validate) check_loss_values(layout, parts.inputs.preds, parts.inputs.target, w, ignore_index);
-    parts.counts = call_soft_counts(parts.inputs.preds, parts.inputs.target, w, grid, approx, k, layout.num_classes,
-                                    ignore_index, layout.samplewise);
+    parts.counts = kernels.soft_counts(parts.inputs.preds, parts.inputs.target, w, grid, approx, k,
+                                       layout.num_classes, ignore_index, layout.samplewise);
   }
-  parts.loss =
-      call_metric_loss(parts.counts, options.metric, options.average, options.beta, options.zero_division);
+  parts.loss = kernels.metric_loss(parts.counts, options.metric, options.average, options.beta,
+                                   options.zero_division);
   return parts;
 }
 
-namespace {
+const DeviceKernels& kernels_for(const Tensor& x, const char* op) {
+  if (x.is_cpu()) return cpu::kKernels;
+#ifdef SOFTSET_FAST_WITH_CUDA
+  if (x.is_cuda()) return cuda::kKernels;
+#endif
+  fail(op, ": preds must be a CPU or CUDA tensor, got ", device_name(x));
+}
 
-at::Tensor soft_set_loss(const at::Tensor& preds, const at::Tensor& target, const c10::optional<at::Tensor>& weight,
-                         const at::Tensor& grid, c10::string_view approx, double k, int64_t num_classes,
-                         c10::optional<int64_t> ignore_index, bool samplewise, at::IntArrayRef shape,
-                         c10::string_view task, bool validate, c10::string_view metric, c10::string_view average,
-                         double beta, double zero_division) {
+Tensor soft_set_loss(const Tensor& preds, const Tensor& target, const OptionalTensor& weight, const Tensor& grid,
+                     std::string_view approx, double k, int64_t num_classes, std::optional<int64_t> ignore_index,
+                     bool samplewise, const std::vector<int64_t>& shape, std::string_view task, bool validate,
+                     std::string_view metric, std::string_view average, double beta, double zero_division) {
   const LossLayout layout = make_layout(shape, task, num_classes, samplewise);
   const LossOptions options{std::string(metric), std::string(average), beta, zero_division};
   return soft_set_loss_parts(layout, preds, target, weight, grid, approx, k, ignore_index, validate, options).loss;
 }
 
-}  // namespace
+std::tuple<Tensor, Tensor, Tensor> soft_set_loss_training(
+    const Tensor& preds, const Tensor& target, const OptionalTensor& weight, const Tensor& grid,
+    std::string_view approx, double k, int64_t num_classes, std::optional<int64_t> ignore_index, bool samplewise,
+    const std::vector<int64_t>& shape, std::string_view task, bool validate, std::string_view metric,
+    std::string_view average, double beta, double zero_division, bool with_grad) {
+  const LossLayout layout = make_layout(shape, task, num_classes, samplewise);
+  const LossOptions options{std::string(metric), std::string(average), beta, zero_division};
+  // The counting pass records each element's cell for the gradient pass (CPU, linear): kept per
+  // thread between calls, so a training loop does not allocate it every step.
+  static thread_local cpu::CellCodes codes;
+  const bool record = with_grad && preds.is_cpu();
+  LossParts parts = soft_set_loss_parts(layout, preds, target, weight, grid, approx, k, ignore_index, validate,
+                                        options, record ? &codes : nullptr);
+  if (!with_grad) return {parts.loss, parts.counts, new_empty(preds, {0}, preds.scalar_type())};
+  SOFTSET_CHECK(options.average != "none", "_soft_set_loss_parts: with_grad needs a 0-d loss (average != 'none')");
+  const DeviceKernels& kernels = kernels_for(preds, "_soft_set_loss_parts");
+  // dL/dcounts in float64, from float64 counts, as the counts' backward reads it: from float32
+  // counts it can overflow (2/fp for a subnormal fp) and become inf·0 = NaN for samples y = 0.
+  const Tensor unit = torch::stable::full({}, 1.0, ScalarType::Double, std::nullopt, preds.device());
+  const Tensor grad_counts = kernels.metric_loss_backward(unit, as_dtype(parts.counts, ScalarType::Double),
+                                                          options.metric, options.average, options.beta,
+                                                          options.zero_division);
+  const OptionalTensor w = weight_of(parts.inputs);
+  const cpu::CodePointers cells = record ? codes.recorded() : cpu::CodePointers{};
+  Tensor grad_preds =
+      cells.any() ? cpu::soft_counts_backward_with_codes(grad_counts, parts.inputs.preds, parts.inputs.target, w, grid,
+                                                         approx, k, num_classes, ignore_index, samplewise, cells)
+                  : kernels.soft_counts_backward(grad_counts, parts.inputs.preds, parts.inputs.target, w, grid,
+                                                 approx, k, num_classes, ignore_index, samplewise);
+  return {parts.loss, parts.counts, torch::stable::reshape(grad_preds, sizes_of(preds))};
+}
 
-LossLayout make_layout(at::IntArrayRef shape, c10::string_view task, int64_t num_classes, bool samplewise) {
-  TORCH_CHECK(shape.size() == 3, "soft_set_loss: shape must be [N, C, L], got ", shape);
-  TORCH_CHECK(task == "binary" || task == "multilabel" || task == "multiclass",
-              "soft_set_loss: task must be 'binary', 'multilabel' or 'multiclass', got '", std::string(task), "'");
+LossLayout make_layout(const std::vector<int64_t>& shape, std::string_view task, int64_t num_classes,
+                       bool samplewise) {
+  SOFTSET_CHECK(shape.size() == 3, "soft_set_loss: shape must be [N, C, L], got ", shape);
+  SOFTSET_CHECK(task == "binary" || task == "multilabel" || task == "multiclass",
+                "soft_set_loss: task must be 'binary', 'multilabel' or 'multiclass', got '", task, "'");
   LossLayout layout;
-  layout.shape = shape.vec();
+  layout.shape = shape;
   layout.task = std::string(task);
   layout.num_classes = num_classes;
   layout.classes = shape[1];
@@ -216,7 +251,3 @@ LossLayout make_layout(at::IntArrayRef shape, c10::string_view task, int64_t num
 }
 
 }  // namespace softset
-
-TORCH_LIBRARY_IMPL(softset_fast, CompositeExplicitAutograd, m) {
-  m.impl("soft_set_loss", &softset::soft_set_loss);
-}

@@ -1,13 +1,13 @@
-// The parts of softset_fast::soft_set_loss (soft_set_loss.cpp), shared with its
-// autograd (autograd.cpp), which keeps the counts and the [N, C, L] views for the backward.
+// The parts of softset_fast::soft_set_loss (soft_set_loss.cpp): the layout of the public
+// tensors, the value checks and the forward's parts.
 #pragma once
 
-#include <ATen/ATen.h>
-
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "op_checks.h"
+#include "torch_api.h"
 #include "cpu/soft_counts_cpu.h"
 
 namespace softset {
@@ -27,31 +27,42 @@ struct LossOptions {
 };
 
 struct LossInputs {
-  at::Tensor preds, target, weight;  // [N, C, L] views; weight undefined when absent
+  Tensor preds, target, weight;  // [N, C, L] views; weight undefined when absent
 };
+
+inline OptionalTensor weight_of(const LossInputs& in) {
+  return in.weight.defined() ? OptionalTensor(in.weight) : std::nullopt;
+}
 
 struct LossParts {
   LossInputs inputs;
-  at::Tensor counts, loss;
+  Tensor counts, loss;
 };
 
-// A CPU tensor whose values C++ can read: not a tensor subclass such as FakeTensor (under
-// torch.compile or opcheck), which holds no data.
-inline bool readable_on_cpu(const at::Tensor& x) {
-  return x.is_cpu() && !x.key_set().has(c10::DispatchKey::Python);
-}
-
-LossLayout make_layout(at::IntArrayRef shape, c10::string_view task, int64_t num_classes, bool samplewise);
+LossLayout make_layout(const std::vector<int64_t>& shape, std::string_view task, int64_t num_classes,
+                       bool samplewise);
 
 // The value checks of the public API (NaN, ranges, labels, weights), with its messages.
-void check_loss_values(const LossLayout& layout, const at::Tensor& preds, const at::Tensor& target,
-                       const c10::optional<at::Tensor>& weight, c10::optional<int64_t> ignore_index);
+void check_loss_values(const LossLayout& layout, const Tensor& preds, const Tensor& target,
+                       const OptionalTensor& weight, std::optional<int64_t> ignore_index);
 
 // Views, checks, counts and loss: the forward of soft_set_loss. With codes, a CPU call records each
 // element's cell for a gradient pass that follows (codes->recorded() says where).
-LossParts soft_set_loss_parts(const LossLayout& layout, const at::Tensor& preds, const at::Tensor& target,
-                              const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
-                              c10::string_view approx, double k, c10::optional<int64_t> ignore_index, bool validate,
-                              const LossOptions& options, cpu::CellCodes* codes = nullptr);
+LossParts soft_set_loss_parts(const LossLayout& layout, const Tensor& preds, const Tensor& target,
+                              const OptionalTensor& weight, const Tensor& grid, std::string_view approx, double k,
+                              std::optional<int64_t> ignore_index, bool validate, const LossOptions& options,
+                              cpu::CellCodes* codes = nullptr);
+
+// The ops' kernels (registered in softset.cpp): the loss, and the loss with the counts and, when
+// with_grad, dL/dpreds for an upstream gradient of 1.
+Tensor soft_set_loss(const Tensor& preds, const Tensor& target, const OptionalTensor& weight, const Tensor& grid,
+                     std::string_view approx, double k, int64_t num_classes, std::optional<int64_t> ignore_index,
+                     bool samplewise, const std::vector<int64_t>& shape, std::string_view task, bool validate,
+                     std::string_view metric, std::string_view average, double beta, double zero_division);
+std::tuple<Tensor, Tensor, Tensor> soft_set_loss_training(
+    const Tensor& preds, const Tensor& target, const OptionalTensor& weight, const Tensor& grid,
+    std::string_view approx, double k, int64_t num_classes, std::optional<int64_t> ignore_index, bool samplewise,
+    const std::vector<int64_t>& shape, std::string_view task, bool validate, std::string_view metric,
+    std::string_view average, double beta, double zero_division, bool with_grad);
 
 }  // namespace softset

@@ -1,18 +1,21 @@
-// Op schemas of softset_fast, defined once. Kernels register per device in
-// csrc/cpu/ and csrc/cuda/ (soft_set_loss, which calls the others: csrc/soft_set_loss.cpp),
-// autograd in csrc/autograd.cpp; fake kernels in softset_fast/backends/extension.py.
+// Op schemas of softset_fast and the kernels of each device, registered once, through
+// torch's stable ABI (torch_api.h). Kernels: csrc/cpu/, csrc/cuda/ (ops.h lists them) and
+// csrc/soft_set_loss.cpp, which composes them. Autograd and fake kernels are Python:
+// softset_fast/backends/loss_autograd.py, extension.py and loss_op.py.
 #include <Python.h>
-#include <torch/library.h>
 
-extern "C" {
-// An empty module: importing softset_fast._C runs the static registrations below.
-PyObject* PyInit__C(void) {
+#include "ops.h"
+#include "soft_set_loss.h"
+#include "torch_api.h"
+
+// An empty module: importing softset_fast._C runs the static registrations below. (The only
+// exported symbol: setup.py compiles with -fvisibility=hidden.)
+PyMODINIT_FUNC PyInit__C(void) {
   static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
   return PyModule_Create(&module_def);
 }
-}
 
-TORCH_LIBRARY(softset_fast, m) {
+STABLE_TORCH_LIBRARY(softset_fast, m) {
   // preds [N, C, L]; target [N, C, L] (num_classes == 0) or class indices [N, L] (num_classes == C);
   // weight None or target's shape; grid [T, 8] float64 (tau, a, b, m1, m2, m3, c2, c3).
   // Returns [G, C, T, 4] = (tp, fn, fp, tn), G = N if samplewise else 1;
@@ -37,4 +40,43 @@ TORCH_LIBRARY(softset_fast, m) {
   m.def("soft_set_loss(Tensor preds, Tensor target, Tensor? weight, Tensor grid, str approx, float k, "
         "int num_classes, int? ignore_index, bool samplewise, int[] shape, str task, bool validate, str metric, "
         "str average, float beta, float zero_division) -> Tensor");
+  // soft_set_loss for a training step: (loss, counts, dL/dpreds for an upstream gradient of 1 when with_grad,
+  // else an empty tensor). with_grad needs a 0-d loss (average != 'none').
+  m.def("_soft_set_loss_parts(Tensor preds, Tensor target, Tensor? weight, Tensor grid, str approx, float k, "
+        "int num_classes, int? ignore_index, bool samplewise, int[] shape, str task, bool validate, str metric, "
+        "str average, float beta, float zero_division, bool with_grad) -> (Tensor, Tensor, Tensor)");
+  // Build facts: the copy of the CPU sigmoid kernels that runs ("avx2+fma" or "baseline"), and the CUDA
+  // version the kernels were compiled with (CUDA builds only).
+  m.def("cpu_isa() -> str");
+#ifdef SOFTSET_FAST_WITH_CUDA
+  m.def("cuda_version() -> int");
+#endif
+}
+
+STABLE_TORCH_LIBRARY_IMPL(softset_fast, CPU, m) {
+  m.impl("soft_counts", TORCH_BOX(&softset::cpu::soft_counts_cpu));
+  m.impl("_soft_counts_backward", TORCH_BOX(&softset::cpu::soft_counts_backward_cpu));
+  m.impl("metric_loss", TORCH_BOX(&softset::cpu::metric_loss_cpu));
+  m.impl("metric_loss_backward", TORCH_BOX(&softset::cpu::metric_loss_backward_cpu));
+  m.impl("soft_set_loss", TORCH_BOX(&softset::soft_set_loss));
+  m.impl("_soft_set_loss_parts", TORCH_BOX(&softset::soft_set_loss_training));
+}
+
+#ifdef SOFTSET_FAST_WITH_CUDA
+STABLE_TORCH_LIBRARY_IMPL(softset_fast, CUDA, m) {
+  m.impl("soft_counts", TORCH_BOX(&softset::cuda::soft_counts_cuda));
+  m.impl("_soft_counts_backward", TORCH_BOX(&softset::cuda::soft_counts_backward_cuda));
+  m.impl("metric_loss", TORCH_BOX(&softset::cuda::metric_loss_cuda));
+  m.impl("metric_loss_backward", TORCH_BOX(&softset::cuda::metric_loss_backward_cuda));
+  m.impl("soft_set_loss", TORCH_BOX(&softset::soft_set_loss));
+  m.impl("_soft_set_loss_parts", TORCH_BOX(&softset::soft_set_loss_training));
+}
+#endif
+
+// Ops without tensor arguments.
+STABLE_TORCH_LIBRARY_IMPL(softset_fast, CompositeExplicitAutograd, m) {
+  m.impl("cpu_isa", TORCH_BOX(&softset::cpu::cpu_isa));
+#ifdef SOFTSET_FAST_WITH_CUDA
+  m.impl("cuda_version", TORCH_BOX(&softset::cuda::cuda_version));
+#endif
 }

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from ._prepare import check_values, kernel_target, probabilities
+from .backends import loss_autograd
 
 _PLANS: dict = {}
 _PLANS_LIMIT = 256
@@ -35,7 +36,7 @@ class FusedPlan:
             if self.check_logits is not None:
                 check_values(preds, target, weight, *self.check_logits, True)
             preds = probabilities(preds, self.op_args[7])  # the task
-        return torch.ops.softset_fast.soft_set_loss.default(preds, kernel_target(target), weight, *self.op_args)
+        return loss_autograd.soft_set_loss(preds, kernel_target(target), weight, *self.op_args)
 
 
 def _thresholds_key(thresholds):

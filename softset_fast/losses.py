@@ -25,6 +25,7 @@ from ._options import (LOSS_OPTIONS, MODULE_OPTIONS, Approx, Average, Backend, C
                        Thresholds, check_class_options, check_loss_options, check_metric_kwargs, document, pick,
                        strict_keywords)
 from ._prepare import resolve, to_op_layout
+from .backends import loss_autograd
 from .backends.registry import counts_function, fused_loss_runs, resolve_backend
 from .confusion import counts_of_prepared, op_counts
 
@@ -179,7 +180,7 @@ def _fused_loss(layout, metric: str, average: str, kwargs: dict, sync_dist: bool
             _loss_plans.record(key, _loss_plans.FusedPlan(
                 op_args, from_logits=layout.from_logits,
                 check_logits=(layout.task, layout.classes, layout.ignore_index) if layout.logits_checked else None))
-        return ops.soft_set_loss(layout.preds, layout.target, layout.weight, *op_args)
+        return loss_autograd.soft_set_loss(layout.preds, layout.target, layout.weight, *op_args)
     # The collective sits between the counts and the loss: counts -> all-reduce -> epilogue.
     counts = op_counts(to_op_layout(layout), ops.soft_counts, True, process_group)
     return ops.metric_loss(counts, metric, average, beta, zero_division)

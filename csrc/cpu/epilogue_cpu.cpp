@@ -2,15 +2,12 @@
 // csrc/epilogue.h run per group g (all classes of g in one task), in parallel over
 // groups only when there are many. Deterministic: every per-group value is computed
 // in a fixed order, and the sums over groups run sequentially afterwards.
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-#include <torch/library.h>
-
 #include <algorithm>
 #include <vector>
 
 #include "../epilogue.h"
 #include "../epilogue_args.h"
+#include "../ops.h"
 
 namespace softset {
 namespace cpu {
@@ -41,7 +38,7 @@ template <Metric M, typename S>
 void forward(const Problem& pr, const S* counts, S* out) {
   std::vector<double> scratch(pr.scratch_size());
   const Scratch s = Scratch::at(pr, scratch.data());
-  at::parallel_for(0, pr.G, group_grain(pr), [&](int64_t begin, int64_t end) {
+  torch::stable::parallel_for(0, pr.G, group_grain(pr), [&](int64_t begin, int64_t end) {
     for (int64_t g = begin; g < end; ++g) rows_of_group<M>(pr, counts, g, s);
   });
   if (pr.average == Average::kNone) {
@@ -55,7 +52,7 @@ template <Metric M, typename S>
 void backward(const Problem& pr, const S* counts, const S* grad, S* grad_counts) {
   std::vector<double> scratch(pr.scratch_size());
   const Scratch s = Scratch::at(pr, scratch.data());
-  at::parallel_for(0, pr.G, group_grain(pr), [&](int64_t begin, int64_t end) {
+  torch::stable::parallel_for(0, pr.G, group_grain(pr), [&](int64_t begin, int64_t end) {
     for (int64_t g = begin; g < end; ++g) {
       if (pr.average == Average::kMicro) {
         epilogue::micro_backward<M>(pr, counts, grad, g, grad_counts);
@@ -68,51 +65,48 @@ void backward(const Problem& pr, const S* counts, const S* grad, S* grad_counts)
 }
 
 template <typename F>
-void dispatch_float(at::ScalarType t, F&& f) {
-  if (t == at::kDouble) {
+void dispatch_float(ScalarType t, F&& f) {
+  if (t == ScalarType::Double) {
     f(double());
   } else {
     f(float());
   }
 }
 
-at::Tensor metric_loss_cpu(const at::Tensor& counts, c10::string_view metric, c10::string_view average, double beta,
-                           double zero_division) {
+}  // namespace
+
+Tensor metric_loss_cpu(const Tensor& counts, std::string_view metric, std::string_view average, double beta,
+                       double zero_division) {
   const char* op = "metric_loss";
   const Problem pr = epilogue::make_problem(counts, metric, average, beta, zero_division, op);
-  const at::Tensor cm = counts.contiguous();
-  at::Tensor out = at::empty(epilogue::loss_shape(pr), counts.options());
+  const Tensor cm = as_contiguous(counts);
+  Tensor out = new_empty(counts, epilogue::loss_shape(pr), counts.scalar_type());
   dispatch_float(cm.scalar_type(), [&](auto zero) {
     using S = decltype(zero);
     epilogue::dispatch_metric(pr.metric, [&](auto kind) {
-      forward<decltype(kind)::value>(pr, cm.data_ptr<S>(), out.data_ptr<S>());
+      forward<decltype(kind)::value>(pr, static_cast<const S*>(cm.data_ptr()), static_cast<S*>(out.data_ptr()));
     });
   });
   return out;
 }
 
-at::Tensor metric_loss_backward_cpu(const at::Tensor& grad, const at::Tensor& counts, c10::string_view metric,
-                                    c10::string_view average, double beta, double zero_division) {
+Tensor metric_loss_backward_cpu(const Tensor& grad, const Tensor& counts, std::string_view metric,
+                                std::string_view average, double beta, double zero_division) {
   const char* op = "metric_loss_backward";
   const Problem pr = epilogue::make_problem(counts, metric, average, beta, zero_division, op);
   epilogue::check_grad(grad, counts, pr, average, op);
-  const at::Tensor cm = counts.contiguous();
-  const at::Tensor upstream = grad.to(counts.scalar_type()).contiguous();
-  at::Tensor grad_counts = at::empty(cm.sizes(), cm.options());
+  const Tensor cm = as_contiguous(counts);
+  const Tensor upstream = as_contiguous(as_dtype(grad, counts.scalar_type()));
+  Tensor grad_counts = new_empty(cm, sizes_of(cm), cm.scalar_type());
   dispatch_float(cm.scalar_type(), [&](auto zero) {
     using S = decltype(zero);
     epilogue::dispatch_metric(pr.metric, [&](auto kind) {
-      backward<decltype(kind)::value>(pr, cm.data_ptr<S>(), upstream.data_ptr<S>(), grad_counts.data_ptr<S>());
+      backward<decltype(kind)::value>(pr, static_cast<const S*>(cm.data_ptr()), static_cast<const S*>(upstream.data_ptr()),
+                                      static_cast<S*>(grad_counts.data_ptr()));
     });
   });
   return grad_counts;
 }
 
-}  // namespace
 }  // namespace cpu
 }  // namespace softset
-
-TORCH_LIBRARY_IMPL(softset_fast, CPU, m) {
-  m.impl("metric_loss", &softset::cpu::metric_loss_cpu);
-  m.impl("metric_loss_backward", &softset::cpu::metric_loss_backward_cpu);
-}

@@ -25,13 +25,13 @@ namespace {
 // Per-group tables: linear [T + 1][F3pos, F3neg, F1pos, F1neg]; sigmoid k·gpos[T], k·gneg[T].
 int64_t table_size(Approx approx, int64_t T) { return approx == Approx::kLinear ? (T + 1) * 4 : T * 2; }
 
-void build_tables(const Problem& pr, const at::Tensor& grad, std::vector<double>& tables) {
+void build_tables(const Problem& pr, const Tensor& grad, std::vector<double>& tables) {
   const int64_t T = pr.T, groups = pr.G() * pr.C, S = table_size(pr.approx, T);
   tables.assign(groups * S, 0.0);
-  const double* g = grad.data_ptr<double>();
-  const double* grid = pr.grid.data_ptr<double>();
+  const double* g = static_cast<double*>(grad.data_ptr());
+  const double* grid = static_cast<double*>(pr.grid.data_ptr());
   const int64_t grain = std::max<int64_t>(1, 4096 / T);
-  at::parallel_for(0, groups, grain, [&](int64_t begin, int64_t end) {
+  torch::stable::parallel_for(0, groups, grain, [&](int64_t begin, int64_t end) {
     for (int64_t group = begin; group < end; ++group) {
       const double* gg = g + group * T * 4;
       double* tab = tables.data() + group * S;
@@ -110,7 +110,7 @@ void cell_tables(const Problem& pr, const LinearCells& cells, const std::vector<
   const int64_t T = pr.T, groups = pr.G() * pr.C, S = table_size(Approx::kLinear, T), cell_count = 2 * T + 1;
   by_cell.resize(groups * cell_count * 2);
   const int64_t grain = std::max<int64_t>(1, 4096 / T);
-  at::parallel_for(0, groups, grain, [&](int64_t begin, int64_t end) {
+  torch::stable::parallel_for(0, groups, grain, [&](int64_t begin, int64_t end) {
     for (int64_t group = begin; group < end; ++group) {
       const double* tab = tables.data() + group * S;
       double* out = by_cell.data() + group * cell_count * 2;
@@ -201,28 +201,27 @@ struct Gradient {
 
 }  // namespace
 
-at::Tensor soft_counts_backward_cpu(const at::Tensor& grad, const at::Tensor& preds, const at::Tensor& target,
-                                    const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
-                                    c10::string_view approx, double k, int64_t num_classes,
-                                    c10::optional<int64_t> ignore_index, bool samplewise) {
+Tensor soft_counts_backward_cpu(const Tensor& grad, const Tensor& preds, const Tensor& target,
+                                    const OptionalTensor& weight, const Tensor& grid,
+                                    std::string_view approx, double k, int64_t num_classes,
+                                    std::optional<int64_t> ignore_index, bool samplewise) {
   return soft_counts_backward_with_codes(grad, preds, target, weight, grid, approx, k, num_classes, ignore_index,
                                          samplewise, CodePointers{});
 }
 
-at::Tensor soft_counts_backward_with_codes(const at::Tensor& grad, const at::Tensor& preds, const at::Tensor& target,
-                                           const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
-                                           c10::string_view approx, double k, int64_t num_classes,
-                                           c10::optional<int64_t> ignore_index, bool samplewise,
+Tensor soft_counts_backward_with_codes(const Tensor& grad, const Tensor& preds, const Tensor& target,
+                                           const OptionalTensor& weight, const Tensor& grid,
+                                           std::string_view approx, double k, int64_t num_classes,
+                                           std::optional<int64_t> ignore_index, bool samplewise,
                                            CodePointers codes) {
   Problem pr = make_problem(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise,
                             "_soft_counts_backward");
   check_backward_grad("_soft_counts_backward", grad, preds, OpShape{pr.N, pr.C, pr.L, pr.T, pr.G(), pr.approx});
   const int64_t numel = pr.N * pr.C * pr.L;
-  if (pr.approx == Approx::kStep || numel == 0) return at::zeros_like(pr.preds);
+  if (pr.approx == Approx::kStep || numel == 0) return new_zeros(pr.preds, sizes_of(pr.preds), pr.preds.scalar_type());
 
-  at::Tensor out = at::empty_like(pr.preds);
-  // No aten::to when grad is float64 already: an op called below autograd must not return its input.
-  const at::Tensor grad64 = (grad.scalar_type() == at::kDouble ? grad : grad.to(at::kDouble)).contiguous();
+  Tensor out = new_empty(pr.preds, sizes_of(pr.preds), pr.preds.scalar_type());
+  const Tensor grad64 = as_contiguous(as_dtype(grad, ScalarType::Double));
   std::vector<double> tables;
   build_tables(pr, grad64, tables);
   const std::shared_ptr<const LinearCells> cells_ptr = LinearCells::of(pr);
@@ -240,11 +239,11 @@ at::Tensor soft_counts_backward_with_codes(const at::Tensor& grad, const at::Ten
     using target_t = typename decltype(target_tag)::type;
     const Gradient<preds_t, target_t, decltype(kind)::value, decltype(approx_tag)::value> kernel{
         element_inputs<preds_t, target_t, decltype(kind)::value>(pr, linear.table, sig), tables.data(),
-        out.data_ptr<preds_t>(), recorded};
+        static_cast<preds_t*>(out.data_ptr()), recorded};
     run_chunk = [kernel](int64_t begin, int64_t end) { kernel(begin, end); };
   });
   // Threading code outside the dispatch: compiled once, not once per variant.
-  at::parallel_for(0, numel, kGrain, run_chunk);
+  torch::stable::parallel_for(0, numel, kGrain, run_chunk);
   return out;
 }
 

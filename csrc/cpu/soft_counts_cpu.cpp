@@ -20,10 +20,6 @@
 // multiply-adds round differently from the baseline copy in the last bits.
 #include "soft_counts_cpu.h"
 
-#include <torch/library.h>
-
-#include <c10/util/FunctionRef.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -32,17 +28,19 @@
 namespace softset {
 namespace cpu {
 
-Problem make_problem(const at::Tensor& preds, const at::Tensor& target, const c10::optional<at::Tensor>& weight,
-                     const at::Tensor& grid, c10::string_view approx, double k, int64_t num_classes,
-                     c10::optional<int64_t> ignore_index, bool samplewise, const char* op_name) {
+Problem make_problem(const Tensor& preds, const Tensor& target, const OptionalTensor& weight,
+                     const Tensor& grid, std::string_view approx, double k, int64_t num_classes,
+                     std::optional<int64_t> ignore_index, bool samplewise, const char* op_name) {
   const OpShape shape =
       check_op_args(op_name, preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise);
   Problem pr;
   pr.approx = shape.approx;
-  pr.preds = preds.contiguous();
-  pr.target = target.contiguous();
-  if (weight.has_value() && weight->defined()) pr.weight = weight->to(counts_dtype(preds.scalar_type())).contiguous();
-  pr.grid = grid.contiguous();
+  pr.preds = as_contiguous(preds);
+  pr.target = as_contiguous(target);
+  if (weight.has_value() && weight->defined()) {
+    pr.weight = as_contiguous(as_dtype(*weight, counts_dtype(preds.scalar_type())));
+  }
+  pr.grid = as_contiguous(grid);
   pr.k = k;
   pr.N = shape.N;
   pr.C = shape.C;
@@ -52,7 +50,7 @@ Problem make_problem(const at::Tensor& preds, const at::Tensor& target, const c1
   pr.has_ignore = ignore_index.has_value();
   pr.ignore_index = ignore_index.value_or(0);
   pr.samplewise = samplewise;
-  const double* g = pr.grid.data_ptr<double>();
+  const double* g = static_cast<double*>(pr.grid.data_ptr());
   pr.tau.resize(pr.T);
   pr.a.resize(pr.T);
   pr.b.resize(pr.T);
@@ -66,7 +64,7 @@ Problem make_problem(const at::Tensor& preds, const at::Tensor& target, const c1
 
 CountTable::CountTable(std::vector<double> x) : x_(std::move(x)) {
   const int64_t n = static_cast<int64_t>(x_.size());
-  TORCH_CHECK(n < (int64_t{1} << 30), "softset_fast: the grid is too large (", n, " breakpoints)");
+  SOFTSET_CHECK(n < (int64_t{1} << 30), "softset_fast: the grid is too large (", n, " breakpoints)");
   // ~64 buckets per value (at least 64, at most 2^14: a 64 KB look-up table): in an evenly
   // spread list few samples share a bucket with a value, so most counts are read off
   // without a comparison or a mispredicted branch. Measured at T = 9, N = 2^22 (forward /
@@ -300,7 +298,7 @@ template <typename out_t>
 void finalize(const Problem& pr, const LinearCells& cells, const double* hist, std::vector<double>& scratch,
               out_t* out) {
   const int64_t T = pr.T;
-  const double* grid = pr.grid.data_ptr<double>();
+  const double* grid = static_cast<double*>(pr.grid.data_ptr());
   auto write = [&](int64_t t, double s1, double p_total, double s0, double q_total) {
     out[t * 4 + 0] = static_cast<out_t>(s1);
     out[t * 4 + 1] = static_cast<out_t>(p_total - s1);
@@ -361,8 +359,8 @@ void finalize(const Problem& pr, const LinearCells& cells, const double* hist, s
 
 // Not a template over the kernel: one copy of the threading code, one indirect call per
 // chunk (or per row when samplewise).
-using ChunkKernel = c10::function_ref<void(int64_t, int64_t, double*, int64_t)>;
-using ChunkScan = c10::function_ref<void(int64_t, int64_t, ValueStats&)>;
+using ChunkKernel = FunctionRef<void(int64_t, int64_t, double*, int64_t)>;
+using ChunkScan = FunctionRef<void(int64_t, int64_t, ValueStats&)>;
 
 // Elements scanned at a time before they are counted: a block stays in L1 / L2 cache.
 constexpr int64_t kScanBlock = 4096;
@@ -393,17 +391,17 @@ struct SharedStats {
 
 template <typename out_t>
 void run_forward(const Problem& pr, const LinearCells& cells, ChunkKernel kernel, ChunkScan scan, ValueStats* stats,
-                 at::Tensor& out) {
+                 Tensor& out) {
   SharedStats shared{stats};
   const int64_t H = hist_size(pr.approx, pr.T);
   const int64_t numel = pr.N * pr.C * pr.L;
-  out_t* out_data = out.data_ptr<out_t>();
+  out_t* out_data = static_cast<out_t*>(out.data_ptr());
   const int64_t T = pr.T;
   if (pr.samplewise) {
     // One group per row (n, c), summed serially by the thread that owns the row.
     const int64_t rows = pr.N * pr.C;
     const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(pr.L, 1));
-    at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+    torch::stable::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
       // Padded by a cache line on each side: no line shared with another thread's data.
       std::vector<double> padded(H + 16), scratch;
       double* hist = padded.data() + 8;
@@ -419,13 +417,13 @@ void run_forward(const Problem& pr, const LinearCells& cells, ChunkKernel kernel
   }
   // Fixed contiguous chunks, one histogram per (chunk, class), merged in chunk order.
   const int64_t chunks = std::max<int64_t>(
-      1, std::min<int64_t>(at::get_num_threads(), (numel + kGrain - 1) / kGrain));
+      1, std::min<int64_t>(static_cast<int64_t>(torch::stable::get_num_threads()), (numel + kGrain - 1) / kGrain));
   const int64_t per_chunk = pr.C * H;
   // A cache line (8 doubles) or more between the chunks' histograms: threads updating
   // neighbouring histograms must not share a line (sigmoid updates every bin per sample).
   const int64_t stride = (per_chunk + 7) / 8 * 8 + 8;
   std::vector<double> hist(chunks * stride, 0.0);
-  at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+  torch::stable::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
     ValueStats part;
     for (int64_t chunk = begin; chunk < end; ++chunk) {
       const int64_t lo = numel / chunks * chunk + std::min(chunk, numel % chunks);
@@ -444,20 +442,20 @@ void run_forward(const Problem& pr, const LinearCells& cells, ChunkKernel kernel
 
 }  // namespace
 
-at::Tensor soft_counts_cpu(const at::Tensor& preds, const at::Tensor& target, const c10::optional<at::Tensor>& weight,
-                           const at::Tensor& grid, c10::string_view approx, double k, int64_t num_classes,
-                           c10::optional<int64_t> ignore_index, bool samplewise) {
+Tensor soft_counts_cpu(const Tensor& preds, const Tensor& target, const OptionalTensor& weight,
+                           const Tensor& grid, std::string_view approx, double k, int64_t num_classes,
+                           std::optional<int64_t> ignore_index, bool samplewise) {
   return soft_counts_with_stats(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise, nullptr);
 }
 
-at::Tensor soft_counts_with_stats(const at::Tensor& preds, const at::Tensor& target,
-                                  const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
-                                  c10::string_view approx, double k, int64_t num_classes,
-                                  c10::optional<int64_t> ignore_index, bool samplewise, ValueStats* stats,
+Tensor soft_counts_with_stats(const Tensor& preds, const Tensor& target,
+                                  const OptionalTensor& weight, const Tensor& grid,
+                                  std::string_view approx, double k, int64_t num_classes,
+                                  std::optional<int64_t> ignore_index, bool samplewise, ValueStats* stats,
                                   CellCodes* codes) {
   Problem pr = make_problem(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise,
                             "soft_counts");
-  at::Tensor out = at::zeros({pr.G(), pr.C, pr.T, 4}, preds.options().dtype(counts_dtype(preds.scalar_type())));
+  Tensor out = new_zeros(preds, {pr.G(), pr.C, pr.T, 4}, counts_dtype(preds.scalar_type()));
   const int64_t numel = pr.N * pr.C * pr.L;
   const CodePointers record = codes != nullptr ? codes->prepare(pr, numel) : CodePointers{};
   if (numel == 0) return out;  // nothing to count: zeros
@@ -487,18 +485,7 @@ at::Tensor soft_counts_with_stats(const at::Tensor& preds, const at::Tensor& tar
 
 namespace softset {
 namespace cpu {
-namespace {
 // The copy of the sigmoid kernels this process runs (show_config reports it; tests check it).
 std::string cpu_isa() { return use_avx2_fma() ? "avx2+fma" : "baseline"; }
-}  // namespace
 }  // namespace cpu
 }  // namespace softset
-
-TORCH_LIBRARY_FRAGMENT(softset_fast, m) {
-  m.def("cpu_isa() -> str", &softset::cpu::cpu_isa);
-}
-
-TORCH_LIBRARY_IMPL(softset_fast, CPU, m) {
-  m.impl("soft_counts", &softset::cpu::soft_counts_cpu);
-  m.impl("_soft_counts_backward", &softset::cpu::soft_counts_backward_cpu);
-}

@@ -3,10 +3,6 @@
 // grid look-ups, per-element labels and the one dtype/variant dispatch helper.
 #pragma once
 
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-#include <ATen/OpMathType.h>
-
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -17,6 +13,8 @@
 
 #include "../op_checks.h"
 #include "../softset_common.h"
+#include "../ops.h"
+#include "../torch_api.h"
 
 // The sigmoid kernels are bound by floating-point throughput, not memory: on x86-64 CPUs
 // with AVX2 and FMA they run a second copy compiled for those (chosen at run time; the
@@ -40,6 +38,31 @@
 namespace softset {
 namespace cpu {
 
+// The type arithmetic on T runs in: float for float16 / bfloat16, else T.
+template <typename T>
+using arithmetic_type = std::conditional_t<std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>, float, T>;
+
+// A non-owning reference to a callable that outlives it (a kernel on the caller's stack): one
+// indirect call, no allocation.
+template <typename Signature>
+class FunctionRef;
+
+template <typename R, typename... Args>
+class FunctionRef<R(Args...)> {
+ public:
+  template <typename F>
+  FunctionRef(const F& f)  // NOLINT(google-explicit-constructor): converts like c10::function_ref
+      : object_(static_cast<const void*>(&f)),
+        call_([](const void* object, Args... args) -> R {
+          return (*static_cast<const F*>(object))(std::forward<Args>(args)...);
+        }) {}
+  R operator()(Args... args) const { return call_(object_, std::forward<Args>(args)...); }
+
+ private:
+  const void* object_;
+  R (*call_)(const void*, Args...);
+};
+
 // Elements per parallel chunk: large enough that per-chunk setup is noise.
 constexpr int64_t kGrain = 1 << 15;
 
@@ -52,7 +75,7 @@ enum class TargetKind : int {
 
 // The op's arguments, checked, with contiguous tensors and the grid columns split out.
 struct Problem {
-  at::Tensor preds, target, weight, grid;  // weight undefined when absent
+  Tensor preds, target, weight, grid;  // weight undefined when absent
   Approx approx;
   double k;
   int64_t N, C, L, T;
@@ -64,9 +87,9 @@ struct Problem {
   std::vector<double> tau, a, b;  // grid columns, contiguous
 };
 
-Problem make_problem(const at::Tensor& preds, const at::Tensor& target, const c10::optional<at::Tensor>& weight,
-                     const at::Tensor& grid, c10::string_view approx, double k, int64_t num_classes,
-                     c10::optional<int64_t> ignore_index, bool samplewise, const char* op_name);
+Problem make_problem(const Tensor& preds, const Tensor& target, const OptionalTensor& weight,
+                     const Tensor& grid, std::string_view approx, double k, int64_t num_classes,
+                     std::optional<int64_t> ignore_index, bool samplewise, const char* op_name);
 
 // #{e : x_e <= p} over sorted finite values x in O(1) for evenly spread x, exact for
 // every p (NaN -> 0). A uniform bucket table: bucket_of is monotone in p, so values in
@@ -154,7 +177,7 @@ struct Labels {
 template <typename target_t, TargetKind K>
 Labels<target_t, K> make_labels(const Problem& pr) {
   Labels<target_t, K> labels;
-  labels.target = pr.target.data_ptr<target_t>();
+  labels.target = static_cast<target_t*>(pr.target.data_ptr());
   labels.has_ignore = pr.has_ignore;
   labels.ignore_index = pr.ignore_index;
   labels.ignore_as_target = static_cast<target_t>(pr.ignore_index);
@@ -180,47 +203,51 @@ void dispatch_approx(Approx approx, F&& f) {
     case Approx::kSigmoid: f(ApproxTag<Approx::kSigmoid>{}); break;
     case Approx::kStep:
       if constexpr (WithStep) f(ApproxTag<Approx::kStep>{});
-      else TORCH_INTERNAL_ASSERT(false, "step has no kernel here");
+      else fail("softset_fast internal error: step has no kernel here");
       break;
   }
 }
 
 template <typename F>
 void dispatch_target(const Problem& pr, F&& f) {
-  const at::ScalarType dtype = pr.target.scalar_type();
+  const ScalarType dtype = pr.target.scalar_type();
   if (pr.num_classes > 0) {
     switch (dtype) {
-      case at::kByte: f(TypeTag<uint8_t>{}, KindTag<TargetKind::kClass>{}); return;
-      case at::kInt: f(TypeTag<int32_t>{}, KindTag<TargetKind::kClass>{}); return;
-      case at::kLong: f(TypeTag<int64_t>{}, KindTag<TargetKind::kClass>{}); return;
+      case ScalarType::Byte: f(TypeTag<uint8_t>{}, KindTag<TargetKind::kClass>{}); return;
+      case ScalarType::Int: f(TypeTag<int32_t>{}, KindTag<TargetKind::kClass>{}); return;
+      case ScalarType::Long: f(TypeTag<int64_t>{}, KindTag<TargetKind::kClass>{}); return;
       default: break;
     }
   } else {
     switch (dtype) {
-      case at::kBool: f(TypeTag<bool>{}, KindTag<TargetKind::kBinary>{}); return;
-      case at::kByte: f(TypeTag<uint8_t>{}, KindTag<TargetKind::kSoft>{}); return;
-      case at::kInt: f(TypeTag<int32_t>{}, KindTag<TargetKind::kSoft>{}); return;
-      case at::kLong: f(TypeTag<int64_t>{}, KindTag<TargetKind::kSoft>{}); return;
-      case at::kHalf: f(TypeTag<at::Half>{}, KindTag<TargetKind::kSoft>{}); return;
-      case at::kBFloat16: f(TypeTag<at::BFloat16>{}, KindTag<TargetKind::kSoft>{}); return;
-      case at::kFloat: f(TypeTag<float>{}, KindTag<TargetKind::kSoft>{}); return;
-      case at::kDouble: f(TypeTag<double>{}, KindTag<TargetKind::kSoft>{}); return;
+      case ScalarType::Bool: f(TypeTag<bool>{}, KindTag<TargetKind::kBinary>{}); return;
+      case ScalarType::Byte: f(TypeTag<uint8_t>{}, KindTag<TargetKind::kSoft>{}); return;
+      case ScalarType::Int: f(TypeTag<int32_t>{}, KindTag<TargetKind::kSoft>{}); return;
+      case ScalarType::Long: f(TypeTag<int64_t>{}, KindTag<TargetKind::kSoft>{}); return;
+      case ScalarType::Half: f(TypeTag<Half>{}, KindTag<TargetKind::kSoft>{}); return;
+      case ScalarType::BFloat16: f(TypeTag<BFloat16>{}, KindTag<TargetKind::kSoft>{}); return;
+      case ScalarType::Float: f(TypeTag<float>{}, KindTag<TargetKind::kSoft>{}); return;
+      case ScalarType::Double: f(TypeTag<double>{}, KindTag<TargetKind::kSoft>{}); return;
       default: break;
     }
   }
-  TORCH_INTERNAL_ASSERT(false, "unchecked target dtype ", dtype);
+  fail("softset_fast internal error: unchecked target dtype ", dtype_name(dtype));
 }
 
 template <bool WithStep, typename F>
 void dispatch(const Problem& pr, F&& f) {
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, pr.preds.scalar_type(), "softset_fast_cpu", [&] {
-    using preds_t = scalar_t;
+  const auto with_preds = [&](auto preds_tag) {
     dispatch_target(pr, [&](auto target_tag, auto kind_tag) {
-      dispatch_approx<WithStep>(pr.approx, [&](auto approx_tag) {
-        f(TypeTag<preds_t>{}, target_tag, kind_tag, approx_tag);
-      });
+      dispatch_approx<WithStep>(pr.approx, [&](auto approx_tag) { f(preds_tag, target_tag, kind_tag, approx_tag); });
     });
-  });
+  };
+  switch (pr.preds.scalar_type()) {
+    case ScalarType::Double: return with_preds(TypeTag<double>{});
+    case ScalarType::Float: return with_preds(TypeTag<float>{});
+    case ScalarType::Half: return with_preds(TypeTag<Half>{});
+    case ScalarType::BFloat16: return with_preds(TypeTag<BFloat16>{});
+    default: fail("softset_fast internal error: unchecked preds dtype ", dtype_name(pr.preds.scalar_type()));
+  }
 }
 
 // Element offsets of a contiguous run of one row (n, c) of preds [N, C, L]:
@@ -289,6 +316,7 @@ SigmoidTable make_sigmoid_table(const Problem& pr);
 struct CodePointers {
   uint8_t* narrow = nullptr;
   uint16_t* wide = nullptr;
+  bool any() const { return narrow != nullptr || wide != nullptr; }
 };
 
 // The linear cell of every element, written by the counting pass for a gradient pass in the same
@@ -324,8 +352,8 @@ struct ElementInputs {
 template <typename preds_t, typename target_t, TargetKind K>
 ElementInputs<preds_t, target_t, K> element_inputs(const Problem& pr, const CountTable& cells,
                                                    const SigmoidTable& sig) {
-  return {pr,    pr.preds.data_ptr<preds_t>(),
-          pr.weight.defined() ? pr.weight.data_ptr<counts_type<preds_t>>() : nullptr,
+  return {pr,    static_cast<preds_t*>(pr.preds.data_ptr()),
+          pr.weight.defined() ? static_cast<counts_type<preds_t>*>(pr.weight.data_ptr()) : nullptr,
           make_labels<target_t, K>(pr), cells, sig, use_avx2_fma()};
 }
 
@@ -335,7 +363,7 @@ ElementInputs<preds_t, target_t, K> element_inputs(const Problem& pr, const Coun
 // min / max reduction by themselves (they may not reorder its NaN and signed-zero cases).
 template <typename T>
 bool range_of(const T* x, int64_t n, double& low, double& high) {
-  using acc_t = at::opmath_type<T>;
+  using acc_t = arithmetic_type<T>;
   using limits = std::numeric_limits<acc_t>;
   acc_t lo = limits::has_infinity ? limits::infinity() : limits::max();
   acc_t hi = limits::has_infinity ? -limits::infinity() : limits::lowest();
@@ -400,24 +428,18 @@ void scan_values(const ElementInputs<preds_t, target_t, K>& in, int64_t begin, i
 // counting pass: each block of elements is scanned just before it is counted, so the kernel reads it
 // from cache and the data crosses memory once. With codes != nullptr, each element's cell is
 // recorded where CellCodes::prepare gives storage (codes->recorded() says where).
-at::Tensor soft_counts_with_stats(const at::Tensor& preds, const at::Tensor& target,
-                                  const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
-                                  c10::string_view approx, double k, int64_t num_classes,
-                                  c10::optional<int64_t> ignore_index, bool samplewise, ValueStats* stats,
+Tensor soft_counts_with_stats(const Tensor& preds, const Tensor& target,
+                                  const OptionalTensor& weight, const Tensor& grid,
+                                  std::string_view approx, double k, int64_t num_classes,
+                                  std::optional<int64_t> ignore_index, bool samplewise, ValueStats* stats,
                                   CellCodes* codes = nullptr);
-
-// The CPU kernel of _soft_counts_backward.
-at::Tensor soft_counts_backward_cpu(const at::Tensor& grad, const at::Tensor& preds, const at::Tensor& target,
-                                    const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
-                                    c10::string_view approx, double k, int64_t num_classes,
-                                    c10::optional<int64_t> ignore_index, bool samplewise);
 
 // _soft_counts_backward on the CPU; with recorded codes of the same inputs (CellCodes), the
 // linear gradient reads each element's cell from them.
-at::Tensor soft_counts_backward_with_codes(const at::Tensor& grad, const at::Tensor& preds, const at::Tensor& target,
-                                           const c10::optional<at::Tensor>& weight, const at::Tensor& grid,
-                                           c10::string_view approx, double k, int64_t num_classes,
-                                           c10::optional<int64_t> ignore_index, bool samplewise,
+Tensor soft_counts_backward_with_codes(const Tensor& grad, const Tensor& preds, const Tensor& target,
+                                           const OptionalTensor& weight, const Tensor& grid,
+                                           std::string_view approx, double k, int64_t num_classes,
+                                           std::optional<int64_t> ignore_index, bool samplewise,
                                            CodePointers codes);
 
 }  // namespace cpu

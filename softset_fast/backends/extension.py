@@ -3,7 +3,7 @@
 The schemas live in csrc/softset.cpp, the device kernels in csrc/cpu/ and
 csrc/cuda/, and the autograd (the gradient in preds through the private
 ``_soft_counts_backward`` op, so the backward is dispatchable and traceable too)
-in csrc/autograd.cpp. Here, once for every device: shape/dtype propagation for
+in loss_autograd.py. Here, once for every device: shape/dtype propagation for
 torch.compile and FakeTensor (``register_fake``, with the same argument checks
 as the kernels: op_checks.py).
 """
@@ -40,6 +40,8 @@ def _soft_counts_backward_fake(grad, preds, target, weight, grid, approx, k, num
 if extension_error is None:
     torch.library.register_fake("softset_fast::soft_counts")(_soft_counts_fake)
     torch.library.register_fake("softset_fast::_soft_counts_backward")(_soft_counts_backward_fake)
+    from . import loss_autograd
+    loss_autograd.register()
     from . import cuda_check, libstdcxx_check
     cuda_check.warn_on_mismatch()
     libstdcxx_check.warn_on_mismatch()

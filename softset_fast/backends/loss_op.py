@@ -13,13 +13,14 @@ returned in counts' dtype; deterministic. An empty G or T gives NaN, as the mean
 nothing does on the tensor path.
 
 The gradient in counts is the private op ``metric_loss_backward`` (autograd in
-csrc/autograd.cpp); its own derivative raises, so create_graph=True followed by a second
+loss_autograd.py); its own derivative raises, so create_graph=True followed by a second
 backward fails loudly instead of giving zeros.
 
 ``soft_set_loss`` (csrc/soft_set_loss.cpp) is the counts and this epilogue in one op, the
-fused training step of softset_fast.losses.
+fused training step of softset_fast.losses; ``_soft_set_loss_parts`` its training form
+(loss, counts and dL/dpreds).
 
-Here: the fake kernels of the three ops (shapes and dtypes for torch.compile and FakeTensor,
+Here: the fake kernels of the four ops (shapes and dtypes for torch.compile and FakeTensor,
 with the C++ argument checks and messages), :data:`FUSED_METRICS` and
 :func:`metric_loss_from_counts`.
 Importing this module without a built extension is harmless; only the wrapper raises.
@@ -83,15 +84,28 @@ if AVAILABLE:
                              f"got {list(grad.shape)}")
         return torch.empty_like(counts, memory_format=torch.contiguous_format)
 
-    @torch.library.register_fake("softset_fast::soft_set_loss")
-    def _soft_set_loss_fake(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise, shape,
-                            task, validate, metric, average, beta, zero_division):
+    def _soft_set_loss_counts_fake(preds, grid, samplewise, shape, metric, average, beta, zero_division):
         torch._check(len(shape) == 3 and preds.numel() == shape[0] * shape[1] * shape[2],
                      lambda: f"soft_set_loss: shape {list(shape)} does not hold preds of {list(preds.shape)}")
         counts = preds.new_empty((shape[0] if samplewise else 1, shape[1], grid.shape[0], 4),
                                  dtype=accumulation_dtype(preds.dtype))
         _check_args("metric_loss", counts, metric, average, beta, zero_division)
+        return counts
+
+    @torch.library.register_fake("softset_fast::soft_set_loss")
+    def _soft_set_loss_fake(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise, shape,
+                            task, validate, metric, average, beta, zero_division):
+        counts = _soft_set_loss_counts_fake(preds, grid, samplewise, shape, metric, average, beta, zero_division)
         return counts.new_empty(_loss_shape(counts, average))
+
+    @torch.library.register_fake("softset_fast::_soft_set_loss_parts")
+    def _soft_set_loss_parts_fake(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise,
+                                  shape, task, validate, metric, average, beta, zero_division, with_grad):
+        counts = _soft_set_loss_counts_fake(preds, grid, samplewise, shape, metric, average, beta, zero_division)
+        torch._check(not with_grad or average != "none",
+                     lambda: "_soft_set_loss_parts: with_grad needs a 0-d loss (average != 'none')")
+        grad_preds = preds.new_empty(preds.shape if with_grad else (0,))
+        return counts.new_empty(_loss_shape(counts, average)), counts, grad_preds
 
 
 def metric_loss_from_counts(counts: torch.Tensor, metric: str, average: str = "macro", beta: float = 1.0,

@@ -40,7 +40,7 @@ from torch.library import triton_op, wrap_triton
 from .._prepare import accumulation_dtype
 from . import triton_kernels as K
 from .op_checks import check_backward_grad, check_grid_values, check_op_args
-from .triton_autograd import backward_through, no_second_derivative, setup_context, setup_nothing
+from .counts_autograd import backward_through, no_second_derivative, setup_context, setup_nothing
 
 APPROX_CODES = {"linear": K.LINEAR, "sigmoid": K.SIGMOID, "step": K.STEP}
 # From this many thresholds on, linear / step use the O(N + T) histogram forward (non-deterministic).

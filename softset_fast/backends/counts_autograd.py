@@ -1,9 +1,9 @@
-"""The autograd rule of the Triton op (torch.library.register_autograd).
+"""The autograd rule of the soft_counts ops, C++ and Triton (torch.library.register_autograd).
 
 The counts are differentiable in preds only; the gradient is the private
 backward op of the same backend, called with the forward's inputs. Only the
-inputs are saved, never anything [N, T]-sized. The C++ op has the same rule in
-C++ (csrc/autograd.cpp), where it costs no Python time per step.
+inputs are saved, never anything [N, T]-sized. The backward ops have no
+derivative of their own: theirs raises instead of giving a wrong (zero) one.
 """
 from __future__ import annotations
 
