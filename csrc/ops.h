@@ -11,9 +11,11 @@
 
 namespace softset {
 
+// deterministic: torch.are_deterministic_algorithms_enabled() of the caller (torch's stable ABI
+// cannot read it): a fixed-order reduction on CUDA; the CPU kernels always are deterministic.
 using SoftCountsKernel = Tensor (*)(const Tensor& preds, const Tensor& target, const OptionalTensor& weight,
                                     const Tensor& grid, std::string_view approx, double k, int64_t num_classes,
-                                    std::optional<int64_t> ignore_index, bool samplewise);
+                                    std::optional<int64_t> ignore_index, bool samplewise, bool deterministic);
 using SoftCountsBackwardKernel = Tensor (*)(const Tensor& grad, const Tensor& preds, const Tensor& target,
                                             const OptionalTensor& weight, const Tensor& grid, std::string_view approx,
                                             double k, int64_t num_classes, std::optional<int64_t> ignore_index,
@@ -34,7 +36,7 @@ struct DeviceKernels {
 namespace cpu {
 Tensor soft_counts_cpu(const Tensor& preds, const Tensor& target, const OptionalTensor& weight, const Tensor& grid,
                        std::string_view approx, double k, int64_t num_classes, std::optional<int64_t> ignore_index,
-                       bool samplewise);
+                       bool samplewise, bool deterministic);
 Tensor soft_counts_backward_cpu(const Tensor& grad, const Tensor& preds, const Tensor& target,
                                 const OptionalTensor& weight, const Tensor& grid, std::string_view approx, double k,
                                 int64_t num_classes, std::optional<int64_t> ignore_index, bool samplewise);
@@ -52,7 +54,7 @@ constexpr DeviceKernels kKernels{soft_counts_cpu, soft_counts_backward_cpu, metr
 namespace cuda {
 Tensor soft_counts_cuda(const Tensor& preds, const Tensor& target, const OptionalTensor& weight, const Tensor& grid,
                         std::string_view approx, double k, int64_t num_classes, std::optional<int64_t> ignore_index,
-                        bool samplewise);
+                        bool samplewise, bool deterministic);
 Tensor soft_counts_backward_cuda(const Tensor& grad, const Tensor& preds, const Tensor& target,
                                  const OptionalTensor& weight, const Tensor& grid, std::string_view approx, double k,
                                  int64_t num_classes, std::optional<int64_t> ignore_index, bool samplewise);

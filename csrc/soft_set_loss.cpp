@@ -152,15 +152,13 @@ void check_loss_values(const LossLayout& layout, const Tensor& preds, const Tens
 LossInputs view_inputs(const LossLayout& layout, const Tensor& preds, const Tensor& target,
                        const OptionalTensor& weight) {
   const int64_t N = layout.shape[0], C = layout.shape[1], L = layout.shape[2];
-  // No numel check here (sizes may be symbolic while torch.compile traces): reshape refuses a
-  // shape that does not hold preds, and the fake kernel names the argument.
   LossInputs in;
-  in.preds = torch::stable::reshape(preds, {N, C, L});
+  in.preds = view_as_sizes(preds, {N, C, L}, "soft_set_loss");
   const std::vector<int64_t> target_shape =
       layout.num_classes > 0 ? std::vector<int64_t>{N, L} : std::vector<int64_t>{N, C, L};
-  in.target = torch::stable::reshape(target, target_shape);
+  in.target = view_as_sizes(target, target_shape, "soft_set_loss");
   if (weight.has_value() && weight->defined()) {
-    in.weight = as_dtype(torch::stable::reshape(*weight, target_shape), counts_dtype(preds.scalar_type()));
+    in.weight = as_dtype(view_as_sizes(*weight, target_shape, "soft_set_loss"), counts_dtype(preds.scalar_type()));
   }
   return in;
 }
@@ -168,7 +166,7 @@ LossInputs view_inputs(const LossLayout& layout, const Tensor& preds, const Tens
 LossParts soft_set_loss_parts(const LossLayout& layout, const Tensor& preds, const Tensor& target,
                               const OptionalTensor& weight, const Tensor& grid,
                               std::string_view approx, double k, std::optional<int64_t> ignore_index, bool validate,
-                              const LossOptions& options, cpu::CellCodes* codes) {
+                              bool deterministic, const LossOptions& options, cpu::CellCodes* codes) {
   LossParts parts;
   parts.inputs = view_inputs(layout, preds, target, weight);
   const OptionalTensor w = weight_of(parts.inputs);
@@ -180,7 +178,7 @@ LossParts soft_set_loss_parts(const LossLayout& layout, const Tensor& preds, con
   } else {
     if (validate) check_loss_values(layout, parts.inputs.preds, parts.inputs.target, w, ignore_index);
     parts.counts = kernels.soft_counts(parts.inputs.preds, parts.inputs.target, w, grid, approx, k,
-                                       layout.num_classes, ignore_index, layout.samplewise);
+                                       layout.num_classes, ignore_index, layout.samplewise, deterministic);
   }
   parts.loss = kernels.metric_loss(parts.counts, options.metric, options.average, options.beta,
                                    options.zero_division);
@@ -198,17 +196,20 @@ const DeviceKernels& kernels_for(const Tensor& x, const char* op) {
 Tensor soft_set_loss(const Tensor& preds, const Tensor& target, const OptionalTensor& weight, const Tensor& grid,
                      std::string_view approx, double k, int64_t num_classes, std::optional<int64_t> ignore_index,
                      bool samplewise, const std::vector<int64_t>& shape, std::string_view task, bool validate,
-                     std::string_view metric, std::string_view average, double beta, double zero_division) {
+                     std::string_view metric, std::string_view average, double beta, double zero_division,
+                     bool deterministic) {
   const LossLayout layout = make_layout(shape, task, num_classes, samplewise);
   const LossOptions options{std::string(metric), std::string(average), beta, zero_division};
-  return soft_set_loss_parts(layout, preds, target, weight, grid, approx, k, ignore_index, validate, options).loss;
+  return soft_set_loss_parts(layout, preds, target, weight, grid, approx, k, ignore_index, validate, deterministic,
+                             options)
+      .loss;
 }
 
 std::tuple<Tensor, Tensor, Tensor> soft_set_loss_training(
     const Tensor& preds, const Tensor& target, const OptionalTensor& weight, const Tensor& grid,
     std::string_view approx, double k, int64_t num_classes, std::optional<int64_t> ignore_index, bool samplewise,
     const std::vector<int64_t>& shape, std::string_view task, bool validate, std::string_view metric,
-    std::string_view average, double beta, double zero_division, bool with_grad) {
+    std::string_view average, double beta, double zero_division, bool with_grad, bool deterministic) {
   const LossLayout layout = make_layout(shape, task, num_classes, samplewise);
   const LossOptions options{std::string(metric), std::string(average), beta, zero_division};
   // The counting pass records each element's cell for the gradient pass (CPU, linear): kept per
@@ -216,13 +217,18 @@ std::tuple<Tensor, Tensor, Tensor> soft_set_loss_training(
   static thread_local cpu::CellCodes codes;
   const bool record = with_grad && preds.is_cpu();
   LossParts parts = soft_set_loss_parts(layout, preds, target, weight, grid, approx, k, ignore_index, validate,
-                                        options, record ? &codes : nullptr);
+                                        deterministic, options, record ? &codes : nullptr);
   if (!with_grad) return {parts.loss, parts.counts, new_empty(preds, {0}, preds.scalar_type())};
   SOFTSET_CHECK(options.average != "none", "_soft_set_loss_parts: with_grad needs a 0-d loss (average != 'none')");
   const DeviceKernels& kernels = kernels_for(preds, "_soft_set_loss_parts");
   // dL/dcounts in float64, from float64 counts, as the counts' backward reads it: from float32
   // counts it can overflow (2/fp for a subnormal fp) and become inf·0 = NaN for samples y = 0.
-  const Tensor unit = torch::stable::full({}, 1.0, ScalarType::Double, std::nullopt, preds.device());
+  Tensor unit = new_empty(preds, {}, ScalarType::Double);
+  if (unit.is_cpu()) {
+    *static_cast<double*>(unit.data_ptr()) = 1.0;
+  } else {
+    torch::stable::fill_(unit, 1.0);
+  }
   const Tensor grad_counts = kernels.metric_loss_backward(unit, as_dtype(parts.counts, ScalarType::Double),
                                                           options.metric, options.average, options.beta,
                                                           options.zero_division);
@@ -233,7 +239,7 @@ std::tuple<Tensor, Tensor, Tensor> soft_set_loss_training(
                                                          approx, k, num_classes, ignore_index, samplewise, cells)
                   : kernels.soft_counts_backward(grad_counts, parts.inputs.preds, parts.inputs.target, w, grid,
                                                  approx, k, num_classes, ignore_index, samplewise);
-  return {parts.loss, parts.counts, torch::stable::reshape(grad_preds, sizes_of(preds))};
+  return {parts.loss, parts.counts, view_as_sizes(grad_preds, sizes_of(preds), "_soft_set_loss_parts")};
 }
 
 LossLayout make_layout(const std::vector<int64_t>& shape, std::string_view task, int64_t num_classes,

@@ -50,19 +50,20 @@ void check_loss_values(const LossLayout& layout, const Tensor& preds, const Tens
 // element's cell for a gradient pass that follows (codes->recorded() says where).
 LossParts soft_set_loss_parts(const LossLayout& layout, const Tensor& preds, const Tensor& target,
                               const OptionalTensor& weight, const Tensor& grid, std::string_view approx, double k,
-                              std::optional<int64_t> ignore_index, bool validate, const LossOptions& options,
-                              cpu::CellCodes* codes = nullptr);
+                              std::optional<int64_t> ignore_index, bool validate, bool deterministic,
+                              const LossOptions& options, cpu::CellCodes* codes = nullptr);
 
 // The ops' kernels (registered in softset.cpp): the loss, and the loss with the counts and, when
 // with_grad, dL/dpreds for an upstream gradient of 1.
 Tensor soft_set_loss(const Tensor& preds, const Tensor& target, const OptionalTensor& weight, const Tensor& grid,
                      std::string_view approx, double k, int64_t num_classes, std::optional<int64_t> ignore_index,
                      bool samplewise, const std::vector<int64_t>& shape, std::string_view task, bool validate,
-                     std::string_view metric, std::string_view average, double beta, double zero_division);
+                     std::string_view metric, std::string_view average, double beta, double zero_division,
+                     bool deterministic);
 std::tuple<Tensor, Tensor, Tensor> soft_set_loss_training(
     const Tensor& preds, const Tensor& target, const OptionalTensor& weight, const Tensor& grid,
     std::string_view approx, double k, int64_t num_classes, std::optional<int64_t> ignore_index, bool samplewise,
     const std::vector<int64_t>& shape, std::string_view task, bool validate, std::string_view metric,
-    std::string_view average, double beta, double zero_division, bool with_grad);
+    std::string_view average, double beta, double zero_division, bool with_grad, bool deterministic);
 
 }  // namespace softset

@@ -20,8 +20,10 @@ STABLE_TORCH_LIBRARY(softset_fast, m) {
   // weight None or target's shape; grid [T, 8] float64 (tau, a, b, m1, m2, m3, c2, c3).
   // Returns [G, C, T, 4] = (tp, fn, fp, tn), G = N if samplewise else 1;
   // float64 for float64 preds, else float32.
+  // deterministic: torch.are_deterministic_algorithms_enabled() of the caller (the stable ABI cannot read it):
+  // on CUDA a fixed-order reduction instead of the histogram's float atomics; the CPU kernel always is.
   m.def("soft_counts(Tensor preds, Tensor target, Tensor? weight, Tensor grid, str approx, float k, "
-        "int num_classes, int? ignore_index, bool samplewise) -> Tensor");
+        "int num_classes, int? ignore_index, bool samplewise, bool deterministic=False) -> Tensor");
   // Gradient of soft_counts with respect to preds, given grad [G, C, T, 4]; returns preds' shape and dtype.
   m.def("_soft_counts_backward(Tensor grad, Tensor preds, Tensor target, Tensor? weight, Tensor grid, "
         "str approx, float k, int num_classes, int? ignore_index, bool samplewise) -> Tensor");
@@ -39,12 +41,12 @@ STABLE_TORCH_LIBRARY(softset_fast, m) {
   // `validate` (task names the task in their messages), then metric_loss(soft_counts(...), ...).
   m.def("soft_set_loss(Tensor preds, Tensor target, Tensor? weight, Tensor grid, str approx, float k, "
         "int num_classes, int? ignore_index, bool samplewise, int[] shape, str task, bool validate, str metric, "
-        "str average, float beta, float zero_division) -> Tensor");
+        "str average, float beta, float zero_division, bool deterministic=False) -> Tensor");
   // soft_set_loss for a training step: (loss, counts, dL/dpreds for an upstream gradient of 1 when with_grad,
   // else an empty tensor). with_grad needs a 0-d loss (average != 'none').
   m.def("_soft_set_loss_parts(Tensor preds, Tensor target, Tensor? weight, Tensor grid, str approx, float k, "
         "int num_classes, int? ignore_index, bool samplewise, int[] shape, str task, bool validate, str metric, "
-        "str average, float beta, float zero_division, bool with_grad) -> (Tensor, Tensor, Tensor)");
+        "str average, float beta, float zero_division, bool with_grad, bool deterministic=False) -> (Tensor, Tensor, Tensor)");
   // Build facts: the copy of the CPU sigmoid kernels that runs ("avx2+fma" or "baseline"), and the CUDA
   // version the kernels were compiled with (CUDA builds only).
   m.def("cpu_isa() -> str");

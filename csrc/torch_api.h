@@ -12,7 +12,9 @@
 #include <torch/headeronly/util/BFloat16.h>
 #include <torch/headeronly/util/Half.h>
 
+#include <algorithm>
 #include <array>
+#include <cstring>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -107,13 +109,61 @@ inline Tensor as_contiguous(const Tensor& x) {
   return x.is_contiguous() ? x : torch::stable::contiguous(x);
 }
 
-// A new tensor of `sizes` on like's device.
+// Row-major strides of sizes.
+inline std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& sizes) {
+  std::vector<int64_t> strides(sizes.size());
+  int64_t stride = 1;
+  for (size_t i = sizes.size(); i-- > 0;) {
+    strides[i] = stride;
+    stride *= std::max<int64_t>(sizes[i], 1);
+  }
+  return strides;
+}
+
+inline int64_t numel_of(const std::vector<int64_t>& sizes) {
+  int64_t n = 1;
+  for (int64_t s : sizes) n *= s;
+  return n;
+}
+
+// Tensors are made through torch's C shim directly where they can be: a dispatched aten op
+// (torch::stable::new_empty, reshape) looks its schema up by name on every call, which costs a
+// small batch's step more than its kernels.
+
+// A new contiguous tensor of sizes on like's device.
 inline Tensor new_empty(const Tensor& like, const std::vector<int64_t>& sizes, ScalarType dtype) {
-  return torch::stable::new_empty(like, sizes, dtype);
+  const std::vector<int64_t> strides = contiguous_strides(sizes);
+  const torch::stable::Device device = like.device();
+  AtenTensorHandle out = nullptr;
+  STABLE_TORCH_ERROR_CODE_CHECK(aoti_torch_empty_strided(
+      static_cast<int64_t>(sizes.size()), sizes.data(), strides.data(),
+      torch::stable::detail::to<int32_t>(torch::stable::detail::from(dtype)),
+      torch::stable::detail::to<int32_t>(torch::stable::detail::from(device.type())), device.index(), &out));
+  return Tensor(out);
 }
 
 inline Tensor new_zeros(const Tensor& like, const std::vector<int64_t>& sizes, ScalarType dtype) {
-  return torch::stable::new_zeros(like, sizes, dtype);
+  Tensor out = new_empty(like, sizes, dtype);
+  if (out.is_cpu()) {
+    std::memset(out.data_ptr(), 0, static_cast<size_t>(out.numel()) * out.element_size());
+    return out;
+  }
+  return torch::stable::zero_(out);
+}
+
+// x viewed as sizes (no copy for a contiguous x), op naming the error when the element counts differ.
+inline Tensor view_as_sizes(const Tensor& x, const std::vector<int64_t>& sizes, const char* op) {
+  if (numel_of(sizes) != x.numel()) {
+    fail(op, ": shape ", sizes, " does not hold a tensor of shape ", sizes_of(x));
+  }
+  if (!x.is_contiguous()) return torch::stable::reshape(x, sizes);
+  const std::vector<int64_t> strides = contiguous_strides(sizes);
+  int64_t offset = 0;
+  STABLE_TORCH_ERROR_CODE_CHECK(aoti_torch_get_storage_offset(x.get(), &offset));
+  AtenTensorHandle out = nullptr;
+  STABLE_TORCH_ERROR_CODE_CHECK(aoti_torch__reinterpret_tensor(x.get(), static_cast<int64_t>(sizes.size()),
+                                                              sizes.data(), strides.data(), offset, &out));
+  return Tensor(out);
 }
 
 // An aten op by name, through torch's stable dispatcher call: the outputs, converted to Out.

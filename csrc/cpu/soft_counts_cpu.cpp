@@ -444,7 +444,7 @@ void run_forward(const Problem& pr, const LinearCells& cells, ChunkKernel kernel
 
 Tensor soft_counts_cpu(const Tensor& preds, const Tensor& target, const OptionalTensor& weight,
                            const Tensor& grid, std::string_view approx, double k, int64_t num_classes,
-                           std::optional<int64_t> ignore_index, bool samplewise) {
+                           std::optional<int64_t> ignore_index, bool samplewise, bool /*deterministic: always*/) {
   return soft_counts_with_stats(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise, nullptr);
 }
 

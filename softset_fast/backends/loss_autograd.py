@@ -58,7 +58,7 @@ class FusedLossStep(torch.autograd.Function):
     """soft_set_loss with one backward node (see the module doc)."""
 
     @staticmethod
-    def forward(ctx, preds, target, weight, *options):
+    def forward(ctx, preds, target, weight, options):
         average = options[10]
         gradient_now = average != "none" and preds.dtype in (torch.float32, torch.float64)
         loss, counts, grad_preds = _ops._soft_set_loss_parts(preds, target, weight, *options, gradient_now)
@@ -78,18 +78,17 @@ class FusedLossStep(torch.autograd.Function):
             # handed on as is (no pass, no new buffer: AccumulateGrad adopts it as preds.grad).
             # type() is Tensor: not a FakeTensor of tracing, which holds no value.
             if type(grad) is torch.Tensor and grad.device.type == "cpu" and grad.item() == 1.0:
-                return (grad_preds, None, None) + (None,) * len(ctx.options)
-            return (grad_preds * grad, None, None) + (None,) * len(ctx.options)
+                return grad_preds, None, None, None
+            return grad_preds * grad, None, None, None
         preds, target, weight, counts = ctx.saved_tensors
-        return (_unfused_backward(grad, preds, target, weight, counts, ctx.options), None, None) + \
-            (None,) * len(ctx.options)
+        return _unfused_backward(grad, preds, target, weight, counts, ctx.options), None, None, None
 
 
 def soft_set_loss(preds, target, weight, *options):
     """torch.ops.softset_fast.soft_set_loss(preds, target, weight, *options), differentiable in preds with
     one backward node."""
     if preds.requires_grad and torch.is_grad_enabled():
-        return FusedLossStep.apply(preds, target, weight, *options)
+        return FusedLossStep.apply(preds, target, weight, options)  # one tuple: apply's cost grows with its arguments
     return _ops.soft_set_loss.default(preds, target, weight, *options)
 
 
