@@ -151,8 +151,10 @@ def test_bench_quick(tmp_path):
         if r["provider"] == "reference" and r["suite"] == "f1" and r["mode"] != "backward":
             # the reference materialises at least one [N, T] float64 tensor: memory is really measured
             assert r["peak_mem_mb"] * 1e6 >= r["n"] * r["t"] * 8
-        if r["suite"] == "f1" and r["mode"] != "forward":
-            assert r["peak_mem_mb"] * 1e6 >= r["n"] * 4        # at least the float32 gradient
+        if r["suite"] == "f1" and (r["mode"] == "full" or (r["mode"] == "backward" and r["provider"] == "reference")):
+            # at least the float32 gradient (the fused CPU loss computes it in the forward: its backward
+            # alone hands it over without allocating)
+            assert r["peak_mem_mb"] * 1e6 >= r["n"] * 4
         # the printed line carries the JSON's numbers
         line = re.search(rf"^{r['suite']}\s+{r['mode']}\s+{re.escape(r['provider'])}\s+{r['n']}\s+{r['t']}\s+(.*)$",
                          stdout, re.MULTILINE).group(1)

@@ -7,23 +7,23 @@ derivative of their own: theirs raises instead of giving a wrong (zero) one.
 """
 from __future__ import annotations
 
-_NO_GRAD_FOR_OPTIONS = (None,) * 8  # target, weight, grid, approx, k, num_classes, ignore_index, samplewise
-
-
 def setup_context(ctx, inputs, output):
-    preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise = inputs
+    # preds, target, weight, grid, then approx, k, num_classes, ignore_index, samplewise (and the C++
+    # op's deterministic, which its backward does not take)
+    preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise = inputs[:9]
     if ctx.needs_input_grad[0]:
         ctx.save_for_backward(preds, target, weight, grid)
     ctx.options = (approx, k, num_classes, ignore_index, samplewise)
+    ctx.no_grads = (None,) * (len(inputs) - 1)  # for every input but preds
 
 
 def backward_through(backward_op):
     """The backward function of register_autograd for a forward whose gradient is ``backward_op``."""
     def backward(ctx, grad):
         if not ctx.needs_input_grad[0]:  # e.g. only weight requires grad: there is none to give
-            return (None,) + _NO_GRAD_FOR_OPTIONS
+            return (None,) + ctx.no_grads
         preds, target, weight, grid = ctx.saved_tensors
-        return (backward_op(grad, preds, target, weight, grid, *ctx.options),) + _NO_GRAD_FOR_OPTIONS
+        return (backward_op(grad, preds, target, weight, grid, *ctx.options),) + ctx.no_grads
     return backward
 
 

@@ -26,7 +26,8 @@ def _counts_shape(preds, grid, samplewise):
     return (groups, preds.shape[1], grid.shape[0], 4)
 
 
-def _soft_counts_fake(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise):
+def _soft_counts_fake(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise,
+                      deterministic=False):
     check_op_args("soft_counts", preds, target, weight, grid, approx, k, num_classes, ignore_index)
     return preds.new_empty(_counts_shape(preds, grid, samplewise), dtype=accumulation_dtype(preds.dtype))
 

@@ -4,7 +4,7 @@ extension is built on, has no C++ autograd.
 * ``soft_counts`` -> ``_soft_counts_backward`` and ``metric_loss`` -> ``metric_loss_backward``
   through ``torch.library.register_autograd`` (counts_autograd.py's rule); the backward ops'
   own derivative raises, so a second derivative is a clear error, never zeros.
-* ``soft_set_loss``, the fused loss step, through :class:`FusedLossStep`, a plain
+* ``soft_set_loss``, the fused loss step, through :class:`SoftSetLoss`, a plain
   ``torch.autograd.Function``: a training call (preds requires grad) runs the op
   ``_soft_set_loss_parts``, which computes dL/dpreds in the forward while the data is in
   cache (float32 / float64 preds, a 0-d loss), so the backward is one multiplication by the
@@ -54,14 +54,15 @@ def _unfused_backward(grad, preds, target, weight, counts, options):
     return grad_preds.reshape(preds.shape)
 
 
-class FusedLossStep(torch.autograd.Function):
+class SoftSetLoss(torch.autograd.Function):
     """soft_set_loss with one backward node (see the module doc)."""
 
     @staticmethod
     def forward(ctx, preds, target, weight, options):
         average = options[10]
         gradient_now = average != "none" and preds.dtype in (torch.float32, torch.float64)
-        loss, counts, grad_preds = _ops._soft_set_loss_parts(preds, target, weight, *options, gradient_now)
+        loss, counts, grad_preds = _ops._soft_set_loss_parts(preds, target, weight, *options, gradient_now,
+                                                             torch.are_deterministic_algorithms_enabled())
         # Not save_for_backward: grad_preds is a result of this op, not an input or output, and the
         # backward hands it on without a copy.
         ctx.grad_preds = grad_preds if gradient_now else None
@@ -76,8 +77,9 @@ class FusedLossStep(torch.autograd.Function):
             # With create_graph (grad mode on) the unfused path runs, whose second derivative raises.
             # loss.backward() on the CPU: the upstream gradient is 1 and the saved gradient is the answer,
             # handed on as is (no pass, no new buffer: AccumulateGrad adopts it as preds.grad).
-            # type() is Tensor: not a FakeTensor of tracing, which holds no value.
-            if type(grad) is torch.Tensor and grad.device.type == "cpu" and grad.item() == 1.0:
+            # Not while tracing (torch.compile; FakeTensors), where grad holds no value.
+            if (not torch.compiler.is_compiling() and type(grad) is torch.Tensor and grad.device.type == "cpu"
+                    and grad.item() == 1.0):
                 return grad_preds, None, None, None
             return grad_preds * grad, None, None, None
         preds, target, weight, counts = ctx.saved_tensors
@@ -88,14 +90,15 @@ def soft_set_loss(preds, target, weight, *options):
     """torch.ops.softset_fast.soft_set_loss(preds, target, weight, *options), differentiable in preds with
     one backward node."""
     if preds.requires_grad and torch.is_grad_enabled():
-        return FusedLossStep.apply(preds, target, weight, options)  # one tuple: apply's cost grows with its arguments
-    return _ops.soft_set_loss.default(preds, target, weight, *options)
+        return SoftSetLoss.apply(preds, target, weight, options)  # one tuple: apply's cost grows with its arguments
+    return _ops.soft_set_loss.default(preds, target, weight, *options, torch.are_deterministic_algorithms_enabled())
 
 
 def _soft_set_loss_setup(ctx, inputs, output):
     preds, target, weight, *options = inputs
     ctx.save_for_backward(preds, target, weight)
-    ctx.options = tuple(options)
+    ctx.options = tuple(options[:13])  # without deterministic
+    ctx.no_grads = (None,) * (len(inputs) - 1)
 
 
 def _soft_set_loss_backward(ctx, grad):
@@ -105,8 +108,8 @@ def _soft_set_loss_backward(ctx, grad):
     kernel_weight = None if weight is None else weight.reshape(target_shape).to(
         torch.float64 if preds.dtype == torch.float64 else torch.float32)
     counts = _ops.soft_counts(preds.detach().reshape(shape), target.reshape(target_shape), kernel_weight, grid, approx,
-                              k, num_classes, ignore_index, samplewise)
-    return (_unfused_backward(grad, preds, target, weight, counts, ctx.options),) + (None,) * (len(ctx.options) + 2)
+                              k, num_classes, ignore_index, samplewise, torch.are_deterministic_algorithms_enabled())
+    return (_unfused_backward(grad, preds, target, weight, counts, ctx.options),) + ctx.no_grads
 
 
 def register() -> None:

@@ -94,13 +94,14 @@ if AVAILABLE:
 
     @torch.library.register_fake("softset_fast::soft_set_loss")
     def _soft_set_loss_fake(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise, shape,
-                            task, validate, metric, average, beta, zero_division):
+                            task, validate, metric, average, beta, zero_division, deterministic=False):
         counts = _soft_set_loss_counts_fake(preds, grid, samplewise, shape, metric, average, beta, zero_division)
         return counts.new_empty(_loss_shape(counts, average))
 
     @torch.library.register_fake("softset_fast::_soft_set_loss_parts")
     def _soft_set_loss_parts_fake(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise,
-                                  shape, task, validate, metric, average, beta, zero_division, with_grad):
+                                  shape, task, validate, metric, average, beta, zero_division, with_grad,
+                                  deterministic=False):
         counts = _soft_set_loss_counts_fake(preds, grid, samplewise, shape, metric, average, beta, zero_division)
         torch._check(not with_grad or average != "none",
                      lambda: "_soft_set_loss_parts: with_grad needs a 0-d loss (average != 'none')")

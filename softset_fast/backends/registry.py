@@ -116,12 +116,18 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     return backend
 
 
+def _extension_counts(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise):
+    """The C++ op, told whether torch's deterministic algorithms are on (which its stable ABI cannot read)."""
+    return torch.ops.softset_fast.soft_counts(preds, target, weight, grid, approx, k, num_classes, ignore_index,
+                                              samplewise, torch.are_deterministic_algorithms_enabled())
+
+
 def counts_function(name: str):
     """The function computing [G, C, T, 4] counts for backend ``name``."""
     if name == "reference":
         return reference.soft_counts
     if name in ("cpu", "cuda"):
-        return torch.ops.softset_fast.soft_counts
+        return _extension_counts
     if name == "triton":
         from . import triton_op
         return triton_op.soft_counts
