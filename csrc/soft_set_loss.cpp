@@ -52,6 +52,18 @@ std::pair<Tensor, Tensor> kept_range(const Tensor& x, int64_t ignore) {
   return {call_aten<Tensor>("aten::min", "", low), call_aten<Tensor>("aten::max", "", high)};
 }
 
+// counts in float64: on the CPU converted here (one pass over G·C·T·4 values instead of a dispatched
+// aten::to, whose schema look-up costs more than the conversion at a small batch).
+Tensor counts_in_double(const Tensor& counts) {
+  if (counts.scalar_type() == ScalarType::Double || !counts.is_cpu()) return as_dtype(counts, ScalarType::Double);
+  const Tensor source = as_contiguous(counts);
+  Tensor out = new_empty(counts, sizes_of(counts), ScalarType::Double);
+  const float* from = static_cast<const float*>(source.data_ptr());
+  double* to = static_cast<double*>(out.data_ptr());
+  for (int64_t i = 0, n = counts.numel(); i < n; ++i) to[i] = from[i];
+  return out;
+}
+
 }  // namespace
 
 namespace {
@@ -229,7 +241,7 @@ std::tuple<Tensor, Tensor, Tensor> soft_set_loss_training(
   } else {
     torch::stable::fill_(unit, 1.0);
   }
-  const Tensor grad_counts = kernels.metric_loss_backward(unit, as_dtype(parts.counts, ScalarType::Double),
+  const Tensor grad_counts = kernels.metric_loss_backward(unit, counts_in_double(parts.counts),
                                                           options.metric, options.average, options.beta,
                                                           options.zero_division);
   const OptionalTensor w = weight_of(parts.inputs);

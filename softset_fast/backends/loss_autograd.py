@@ -61,8 +61,8 @@ class SoftSetLoss(torch.autograd.Function):
     def forward(ctx, preds, target, weight, options):
         average = options[10]
         gradient_now = average != "none" and preds.dtype in (torch.float32, torch.float64)
-        loss, counts, grad_preds = _ops._soft_set_loss_parts(preds, target, weight, *options, gradient_now,
-                                                             torch.are_deterministic_algorithms_enabled())
+        loss, counts, grad_preds = _ops._soft_set_loss_parts.default(preds, target, weight, *options, gradient_now,
+                                                                     torch.are_deterministic_algorithms_enabled())
         # Not save_for_backward: grad_preds is a result of this op, not an input or output, and the
         # backward hands it on without a copy.
         ctx.grad_preds = grad_preds if gradient_now else None
