@@ -158,11 +158,10 @@ inline Tensor view_as_sizes(const Tensor& x, const std::vector<int64_t>& sizes, 
   }
   if (!x.is_contiguous()) return torch::stable::reshape(x, sizes);
   const std::vector<int64_t> strides = contiguous_strides(sizes);
-  int64_t offset = 0;
-  STABLE_TORCH_ERROR_CODE_CHECK(aoti_torch_get_storage_offset(x.get(), &offset));
   AtenTensorHandle out = nullptr;
+  // The offset argument is added to x's own storage offset: 0 keeps x's first element.
   STABLE_TORCH_ERROR_CODE_CHECK(aoti_torch__reinterpret_tensor(x.get(), static_cast<int64_t>(sizes.size()),
-                                                              sizes.data(), strides.data(), offset, &out));
+                                                              sizes.data(), strides.data(), 0, &out));
   return Tensor(out);
 }
 

@@ -273,3 +273,24 @@ def test_target_dtypes_the_kernels_do_not_read_are_converted(dtype):
     target = (torch.rand(41) < 0.4).to(dtype)
     check_same(preds, target, "f1")
     torch.testing.assert_close(sf.fbeta_loss(preds, target), sf.fbeta_loss(preds, target, backend="reference"))
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_views_with_a_storage_offset_and_strides(grad):
+    """Rows of a batch (a storage offset), a transposed batch (strides) and a weight row: the op views its
+    inputs without copying where it can, and must read each view's own elements (found by the torch.func test:
+    a row past the first read the rows after it)."""
+    batch = torch.rand(4, 37, dtype=torch.float64)
+    target = torch.rand(4, 37) < 0.4
+    weight = torch.rand(4, 37, dtype=torch.float64)
+    columns = torch.rand(37, 4, dtype=torch.float64).t()  # non-contiguous rows
+    for preds, y, w in [(batch[3], target[3], weight[2]), (columns[1], target[1], None),
+                        (batch[1:3], target[1:3], weight[2:4])]:
+        fused_in = preds.clone().requires_grad_(True) if grad else preds
+        fused = sf.f1_loss(fused_in, y, weight=w, backend="cpu")
+        expected_in = preds.clone().requires_grad_(True)
+        expected = sf.f1_loss(expected_in, y, weight=w, backend="reference")
+        torch.testing.assert_close(fused, expected, rtol=1e-12, atol=1e-12)
+        if grad:
+            torch.testing.assert_close(torch.autograd.grad(fused, fused_in)[0],
+                                       torch.autograd.grad(expected, expected_in)[0], rtol=1e-12, atol=1e-12)
