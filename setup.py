@@ -73,7 +73,8 @@ def extensions():
         sources += sorted(glob.glob(os.path.join("csrc", "cuda", "*.cpp")))
         sources += sorted(glob.glob(os.path.join("csrc", "cuda", "*.cu"))) + cuda_instances()
         kwargs["include_dirs"] = [os.path.join(ROOT, "csrc", "cuda")]  # for the generated files' includes
-        extra["cxx"].append("-DSOFTSET_FAST_WITH_CUDA")
+        # USE_CUDA: torch's C shim declares its CUDA functions (aoti_torch_get_current_cuda_stream) under it.
+        extra["cxx"] += ["-DSOFTSET_FAST_WITH_CUDA", "-DUSE_CUDA"]
         extra["nvcc"] = ["-O3", "--expt-relaxed-constexpr", "-DSOFTSET_FAST_WITH_CUDA", TORCH_TARGET]
         extension = CUDAExtension("softset_fast._C", sources, extra_compile_args=extra, **kwargs)
         arch = os.environ["TORCH_CUDA_ARCH_LIST"]
