@@ -8,8 +8,8 @@ Once csrc/ uses torch's stable ABI only (it registers its ops with STABLE_TORCH_
 is compiled with TORCH_TARGET_VERSION = MIN_TORCH (softset_fast/_wheel.py) and the wheel requires
 torch >= MIN_TORCH; a build of C++ that still uses torch's unstable API requires the torch minor
 release it was compiled against. Versions are plain (0.1.0). SOFTSET_FAST_VARIANT=cu130 (cibuildwheel's
-CUDA variant) names the distribution softset-fast-cu130 and builds the CUDA kernels; unset or cpu, the
-distribution is softset-fast. The build's facts go to softset_fast/_build_info.py."""
+CUDA variant, whose distribution .ci/cibw/name_variant.sh renames softset-fast-cu130) builds the CUDA
+kernels; =cpu builds none. The build's facts go to softset_fast/_build_info.py."""
 import glob
 import importlib.util
 import os
@@ -158,8 +158,7 @@ if "sdist" not in sys.argv:  # an sdist must not ship the packager's build facts
     write_build_info(VERSION)
 
 setup(
-    name=WHEEL.distribution(VARIANT),
-    version=VERSION,
+    version=VERSION,  # the name is pyproject.toml's (.ci/cibw/name_variant.sh renames it for a CUDA variant)
     install_requires=[torch_requirement()],
     packages=find_packages(include=["softset_fast", "softset_fast.*"]),
     package_data={"softset_fast": ["py.typed"]},  # PEP 561: the package's annotations are for type checkers

@@ -160,3 +160,13 @@ def test_show_config_and_losses_without_the_extension():
         assert_wheel_then_build(line, wheel)
     cuda_line = next(line for line in result.stdout.splitlines() if line.startswith("  cuda unavailable:"))
     assert "softset_fast._C did not load (ModuleNotFoundError" in cuda_line and "FORCE_CUDA" in cuda_line
+
+
+def test_min_torch_is_the_same_everywhere_it_is_written():
+    # softset_fast/_wheel.py is the one source; these files cannot import it, so they are checked here
+    import tomllib
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        build_requires = tomllib.load(f)["build-system"]["requires"]
+    assert f"torch>={_wheel.MIN_TORCH}" in build_requires
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        assert f"torch >= {_wheel.MIN_TORCH} and Python >= 3.10" in f.read()
