@@ -65,7 +65,7 @@ fi
 grep -q 'softset_fast/_build_info.py' "$WORK/wheel.txt" || { echo "the wheel lacks softset_fast/_build_info.py"; exit 1; }
 mkdir -p "$WORK/unpacked" && "$PYTHON" -m zipfile -e "$REPAIRED" "$WORK/unpacked"
 STABLE="$(sed -n "s/^stable_abi_target = '\(.*\)'$/\1/p" "$WORK/unpacked/softset_fast/_build_info.py")"
-REQUIRES="$(grep '^Requires-Dist: torch' "$WORK"/unpacked/softset_fast-*.dist-info/METADATA)"
+REQUIRES="$(grep -E '^Requires-Dist: torch($|[ <>=!~;])' "$WORK"/unpacked/softset_fast*.dist-info/METADATA)"
 echo "$REQUIRES; stable ABI target: ${STABLE:-none}"
 if [ -n "$STABLE" ]; then
   [ "$REQUIRES" = "Requires-Dist: torch>=$STABLE" ] || { echo "a stable-ABI wheel must require torch>=$STABLE"; exit 1; }
