@@ -52,10 +52,10 @@ fi
 
 # The test tree without the package, so that tests import the installed wheel (their subprocesses
 # run with cwd = this tree, too); csrc/, examples/, tools/ stay for the tests that read them, and so does
-# softset_fast/py.typed (tests/test_api.py checks the checkout ships it): a directory without __init__.py
-# never shadows the installed package.
+# softset_fast/py.typed (tests/test_api.py checks the checkout ships it): a directory without Python
+# files never shadows the installed package.
 mkdir -p "$WORK/tree"
-(cd "$SRC" && git ls-files -z --cached --others --exclude-standard -- . ':!softset_fast' softset_fast/py.typed \
+(cd "$SRC" && git ls-files -z --cached --others --exclude-standard -- . ':(exclude,glob)softset_fast/**/*.py' \
    | xargs -0 -I{} sh -c 'test -e "{}" && printf "%s\0" "{}"' | tar --null -T - -cf -) | tar -C "$WORK/tree" -xf -
 cp "$SRC/.ci/smoke_wheel.py" "$WORK/smoke_wheel.py"
 
