@@ -17,7 +17,7 @@ set -uo pipefail
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"
 PYTEST_ARGS="${PYTEST_ARGS:-tests -x -q}"
-TEST_DEPS="pytest pytest-benchmark hypothesis numpy scikit-learn"  # what the CPU test suite imports
+TEST_DEPS="pytest pytest-benchmark hypothesis numpy scikit-learn matplotlib tqdm torchmetrics"  # the CPU suite's imports; demo writes its png with matplotlib
 [ $# -gt 0 ] || set -- /work/venvs/pt211=2.11.0 /work/venvs/pt214=2.14.1 /work/venvs/pt215=2.15.0
 WORK="$(mktemp -d -t softset-matrix.XXXXXX)"
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
