@@ -4,9 +4,10 @@ SOFTSET_FAST_FORCE_CPU=1 builds the CPU op only. TORCH_CUDA_ARCH_LIST picks the
 GPU architectures (default "8.0;9.0"). SOFTSET_FAST_SANITIZE=1 compiles and links the
 C++ with AddressSanitizer and UBSan at -O1 -g (`make sanitize` builds such a copy
 apart and runs tests on it).
-Wheels carry a local version label naming the torch and CUDA they were built
-for (0.1.0+pt213cpu, 0.1.0+pt213cu130); SOFTSET_FAST_NO_VERSION_LABEL=1 and the
-sdist keep the plain version. The build's facts go to softset_fast/_build_info.py."""
+The C++ uses torch's stable ABI only: it is compiled with TORCH_TARGET_VERSION = MIN_TORCH
+(softset_fast/_wheel.py) and the wheel requires torch >= MIN_TORCH. Versions are plain (0.1.0). SOFTSET_FAST_VARIANT=cu130 (cibuildwheel's
+CUDA variant, whose distribution .ci/cibw/name_variant.sh renames softset-fast-cu130) builds the CUDA
+kernels; =cpu builds none. The build's facts go to softset_fast/_build_info.py."""
 import glob
 import importlib.util
 import os
@@ -18,9 +19,7 @@ from setuptools import find_packages, setup
 from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
-# The C++ uses torch's stable ABI only, as it stands in this torch release (the oldest the built
-# extension loads in): torch_api.h.
-TORCH_TARGET = "-DTORCH_TARGET_VERSION=0x020b000000000000"  # 2.11
+VARIANT = os.environ.get("SOFTSET_FAST_VARIANT") or None  # cibuildwheel's cpu / cu130; None for other builds
 
 
 def _flag(name):
@@ -32,6 +31,10 @@ def _decide_cuda():
         return False, "SOFTSET_FAST_FORCE_CPU=1"
     if _flag("SOFTSET_FAST_FORCE_CUDA"):
         return True, "SOFTSET_FAST_FORCE_CUDA=1"
+    if VARIANT == "cpu":
+        return False, "SOFTSET_FAST_VARIANT=cpu"
+    if VARIANT:  # the CUDA distribution must not come out without its kernels
+        return True, f"SOFTSET_FAST_VARIANT={VARIANT}"
     if torch.version.cuda is None:
         return False, f"torch {torch.__version__} is a CPU build"
     if CUDA_HOME is None:
@@ -47,6 +50,22 @@ def load_file(*path):
     return module
 
 
+WHEEL = load_file("softset_fast", "_wheel.py")  # MIN_TORCH and the distribution names, shared with the package
+
+
+# The C++ uses torch's stable ABI only (csrc/torch_api.h): compiled for the oldest torch it supports, it
+# loads in every torch from that release on.
+if WHEEL.torch_too_old(torch.__version__):
+    sys.exit(f"softset_fast: building needs torch >= {WHEEL.MIN_TORCH} (its stable ABI headers); torch {torch.__version__} "
+             f"is installed")
+
+
+def stable_abi_flags():
+    """TORCH_TARGET_VERSION: the oldest torch the extension loads in; torch's headers then offer only that
+    release's stable API."""
+    return [f"-DTORCH_TARGET_VERSION={WHEEL.torch_target_version()}"]
+
+
 def cuda_instances():
     """The per-dtype kernel files, generated from csrc/cuda/instances.py's list into build/."""
     module = load_file("csrc", "cuda", "instances.py")
@@ -60,7 +79,9 @@ def extensions():
     debug = _flag("SOFTSET_FAST_DEBUG")
     sanitize = _flag("SOFTSET_FAST_SANITIZE")
     cxx = ["-O0", "-g"] if debug else ["-O1", "-g"] if sanitize else ["-O3"]
-    cxx += ["-fopenmp", "-fvisibility=hidden", "-DPy_LIMITED_API=0x03090000", TORCH_TARGET]  # -std: torch picks the one its headers need
+    # -std: torch picks the one its headers need. -fvisibility=hidden: PyInit__C is the one export.
+    cxx += ["-fopenmp", "-fvisibility=hidden", "-DPy_LIMITED_API=0x03090000"]
+    cxx += stable_abi_flags()
     link = ["-fopenmp"]
     if sanitize:
         sanitizers = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
@@ -75,7 +96,8 @@ def extensions():
         kwargs["include_dirs"] = [os.path.join(ROOT, "csrc", "cuda")]  # for the generated files' includes
         # USE_CUDA: torch's C shim declares its CUDA functions (aoti_torch_get_current_cuda_stream) under it.
         extra["cxx"] += ["-DSOFTSET_FAST_WITH_CUDA", "-DUSE_CUDA"]
-        extra["nvcc"] = ["-O3", "--expt-relaxed-constexpr", "-DSOFTSET_FAST_WITH_CUDA", TORCH_TARGET]
+        extra["nvcc"] = ["-O3", "--expt-relaxed-constexpr", "-DSOFTSET_FAST_WITH_CUDA"]
+        extra["nvcc"] += stable_abi_flags()
         extension = CUDAExtension("softset_fast._C", sources, extra_compile_args=extra, **kwargs)
         arch = os.environ["TORCH_CUDA_ARCH_LIST"]
         print(f"softset_fast: building CPU + CUDA ({why}); TORCH_CUDA_ARCH_LIST={arch}", file=sys.stderr)
@@ -91,29 +113,23 @@ def base_version():
         return re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
 
 
-def package_version():
-    """0.1.0+pt213cpu / 0.1.0+pt213cu130: a wheel only works with the torch (and CUDA) it was built against."""
-    if _flag("SOFTSET_FAST_NO_VERSION_LABEL") or "sdist" in sys.argv:
-        return base_version()
-    # The label's formula lives in softset_fast/_wheel.py, which the package's messages also use.
-    cuda = torch.version.cuda if _decide_cuda()[0] else None
-    return f"{base_version()}+{load_file('softset_fast', '_wheel.py').local_label(torch.__version__, cuda)}"
-
-
-def torch_requirement(version):
-    """A labelled wheel needs the torch minor release it was compiled against (the C++ ABI changes between them)."""
-    if "+" not in version:
-        return "torch>=2.6"
-    major, minor = torch.__version__.split("+")[0].split(".")[:2]
-    return f"torch=={major}.{minor}.*"
+def torch_requirement():
+    """Every torch from MIN_TORCH on: the extension uses torch's stable ABI only."""
+    return f"torch>={WHEEL.MIN_TORCH}"
 
 
 def write_build_info(version):
     """Record what this build was compiled against, for softset_fast.show_config()."""
     use_cuda, why = _decide_cuda()
+    variant = "cpu"
+    if use_cuda:
+        variant = WHEEL.cuda_variant(torch.version.cuda) if torch.version.cuda else "cuda"
     facts = {
         "version": version,
+        "distribution": WHEEL.distribution(VARIANT),
+        "variant": variant,
         "torch_version": torch.__version__,
+        "stable_abi_target": WHEEL.MIN_TORCH,  # the oldest torch the extension loads in
         "torch_cuda_version": torch.version.cuda if use_cuda else None,
         "with_cuda": use_cuda,
         "cuda_decision": why,
@@ -126,14 +142,13 @@ def write_build_info(version):
 
 
 EXT_MODULES = extensions()  # first: it settles TORCH_CUDA_ARCH_LIST
-VERSION = package_version()
+VERSION = base_version()
 if "sdist" not in sys.argv:  # an sdist must not ship the packager's build facts
     write_build_info(VERSION)
 
 setup(
-    name="softset-fast",
-    version=VERSION,
-    install_requires=[torch_requirement(VERSION)],
+    version=VERSION,  # the name is pyproject.toml's (.ci/cibw/name_variant.sh renames it for a CUDA variant)
+    install_requires=[torch_requirement()],
     packages=find_packages(include=["softset_fast", "softset_fast.*"]),
     package_data={"softset_fast": ["py.typed"]},  # PEP 561: the package's annotations are for type checkers
     ext_modules=EXT_MODULES,

@@ -4,9 +4,11 @@ package, so run it from outside the checkout.
 
     python .ci/smoke_wheel.py
 
-SOFTSET_FAST_VARIANT=cpu|cu130 (cibuildwheel passes it) also checks the wheel's
-version label names that variant and, for cu*, that the CUDA kernels were built.
+SOFTSET_FAST_VARIANT=cpu|cu130 (cibuildwheel passes it) also checks the wheel was built as that
+variant (distribution softset-fast / softset-fast-cu130) and, for cu*, that the CUDA kernels were built.
+It runs under whichever torch is installed: a stable-ABI wheel must pass under every torch >= 2.11.
 """
+import importlib.metadata
 import os
 
 import torch
@@ -27,9 +29,15 @@ def check_config(variant):
     assert facts["built_with_torch"] is not None, "the wheel carries no build info (softset_fast/_build_info.py)"
     assert facts["torch_mismatch"] is None, facts["torch_mismatch"]
     assert "cpu" in facts["backends"], f"the C++ CPU op is not usable: {facts['unavailable'].get('cpu')}"
+    assert facts["wheel_version"] == softset_fast.__version__, f"a labelled version: {facts['wheel_version']}"
+    print(f"built against torch {facts['built_with_torch']} (stable ABI target: {facts['stable_abi_target']}), "
+          f"running under torch {torch.__version__}")
     if variant:
-        assert (facts["wheel_version"] or "").endswith(variant), \
-            f"wheel version {facts['wheel_version']} does not name the variant {variant}"
+        expected = "softset-fast" if variant == "cpu" else f"softset-fast-{variant}"
+        assert (facts["variant"], facts["distribution"]) == (variant, expected), \
+            f"built as {facts['distribution']} ({facts['variant']} variant), not the {variant} variant"
+        # the installed metadata's name, not only the build's record (.ci/cibw/name_variant.sh renames it)
+        assert importlib.metadata.version(expected) == softset_fast.__version__, f"{expected} is not installed"
         assert bool(facts["built_with_cuda"]) == variant.startswith("cu"), \
             f"variant {variant} but the extension was built with CUDA {facts['built_with_cuda']}"
 

@@ -2,13 +2,17 @@
 # The wheel round trip that cibuildwheel does in its containers, here without one:
 #   checkout -> sdist -> wheel built from the sdist (no build isolation, against the
 #   installed torch) -> auditwheel repair (torch's libraries and libgomp excluded)
-#   -> a fresh venv with only torch and the wheel -> .ci/smoke_wheel.py.
+#   -> tools/check_stable_abi.py on the extension (once csrc/ is ported) -> a fresh venv with only
+#   torch and the wheel -> .ci/smoke_wheel.py, then the same in a fresh venv per torch of SMOKE_TORCH.
 # Works on a copy of the checkout in a temp dir, so it never touches ./build.
-# Env: PYTHON (default python3), TORCH_VERSION (default 2.13.0), KEEP=1 keeps the temp dir.
+# Env: PYTHON (default python3), TORCH_VERSION (default 2.13.0: the torch the build's venv gets),
+#   SMOKE_TORCH (default none: other torch releases to smoke-test the same wheel under, e.g. "2.14.1"),
+#   WHEEL_OUT (a directory to copy the repaired wheel to, for .ci/torch_matrix.sh), KEEP=1 keeps the temp dir.
 set -euo pipefail
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"
 TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
+SMOKE_TORCH="${SMOKE_TORCH:-}"
 WORK="$(mktemp -d -t softset-wheel.XXXXXX)"
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
 start=$SECONDS
@@ -43,9 +47,9 @@ step "wheel from the sdist (pip wheel --no-build-isolation --no-deps)"
 "$PYTHON" -m pip wheel -q --no-build-isolation --no-deps -w "$WORK/dist" "$SDIST"
 WHEEL="$(ls "$WORK"/dist/softset_fast-*.whl)"
 echo "$WHEEL"
-LABEL="$("$PYTHON" -c 'import torch; v = torch.__version__.split("+")[0].split("."); print("pt" + v[0] + v[1])')"
-case "$(basename "$WHEEL")" in *"+${LABEL}"cpu-*|*"+${LABEL}"cu*-*) ;; *)
-  echo "the wheel's version does not name torch ${LABEL}: $WHEEL"; exit 1;; esac
+VERSION="$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$SRC/softset_fast/_version.py")"
+case "$(basename "$WHEEL")" in "softset_fast-${VERSION}-cp39-abi3-"*) ;; *)
+  echo "the wheel is not softset_fast-${VERSION}-cp39-abi3 (plain version, no local label): $WHEEL"; exit 1;; esac
 
 step "auditwheel repair (excluding torch's libraries and libgomp)"
 "$PYTHON" -m auditwheel show "$WHEEL"
@@ -59,16 +63,43 @@ if grep -E '\.libs/' "$WORK/wheel.txt"; then
   echo "auditwheel grafted libraries into the wheel (torch's own must stay excluded)"; exit 1
 fi
 grep -q 'softset_fast/_build_info.py' "$WORK/wheel.txt" || { echo "the wheel lacks softset_fast/_build_info.py"; exit 1; }
+mkdir -p "$WORK/unpacked" && "$PYTHON" -m zipfile -e "$REPAIRED" "$WORK/unpacked"
+STABLE="$(sed -n "s/^stable_abi_target = '\(.*\)'$/\1/p" "$WORK/unpacked/softset_fast/_build_info.py")"
+REQUIRES="$(grep -E '^Requires-Dist: torch($|[ <>=!~;])' "$WORK"/unpacked/softset_fast*.dist-info/METADATA)"
+echo "$REQUIRES; stable ABI target: ${STABLE:-none}"
+if [ -n "$STABLE" ]; then
+  [ "$REQUIRES" = "Requires-Dist: torch>=$STABLE" ] || { echo "a stable-ABI wheel must require torch>=$STABLE"; exit 1; }
+  step "tools/check_stable_abi.py: the extension imports only torch's stable C shim"
+  "$PYTHON" "$SRC/tools/check_stable_abi.py" "$WORK"/unpacked/softset_fast/_C*.so
+fi
+if [ -n "${WHEEL_OUT:-}" ]; then mkdir -p "$WHEEL_OUT" && cp "$REPAIRED" "$WHEEL_OUT/"; fi
 
-step "fresh venv (no system site-packages): torch==$TORCH_VERSION, then the repaired wheel"
-"$PYTHON" -m venv "$WORK/venv"
-VPY="$WORK/venv/bin/python"
-"$VPY" -m pip install -q "torch==$TORCH_VERSION"
-"$VPY" -m pip install -q "$REPAIRED"
-
-step "smoke test against the installed wheel (run from outside the checkout)"
 cp "$SRC/.ci/smoke_wheel.py" "$WORK/smoke_wheel.py"
-(cd "$WORK" && "$VPY" smoke_wheel.py)
-(cd "$WORK" && "$VPY" -m softset_fast info >/dev/null)
+# A fresh venv (no system site-packages) with torch==$1 and the repaired wheel, then the smoke test
+# from outside the checkout. $2 = deps: the wheel's torch requirement resolves against the build's torch;
+# under another torch the wheel goes in with --no-deps (pip would otherwise swap torch for the pinned
+# one of a pre-port build) and `pip check` then says whether its requirement admits that torch.
+smoke_in_fresh_venv() {
+  local venv="$WORK/venv-$1" vpy
+  step "fresh venv: torch==$1, then the repaired wheel${2:+ ($2)}"
+  "$PYTHON" -m venv "$venv"
+  vpy="$venv/bin/python"
+  "$vpy" -m pip install -q "torch==$1"
+  if [ "$2" = deps ]; then
+    "$vpy" -m pip install -q "$REPAIRED"
+  else
+    "$vpy" -m pip install -q --no-deps "$REPAIRED"
+    "$vpy" -m pip check
+  fi
+  "$vpy" -c "import sys, torch; v = torch.__version__.split('+')[0]; sys.exit(None if v == '$1' else f'torch {v} installed, not $1')"
+  step "smoke test under torch $1 (run from outside the checkout)"
+  (cd "$WORK" && "$vpy" smoke_wheel.py)
+  (cd "$WORK" && "$vpy" -m softset_fast info >/dev/null)
+  rm -rf "$venv"  # torch's CUDA wheels take GBs
+}
+smoke_in_fresh_venv "$TORCH_VERSION" deps
+for version in $SMOKE_TORCH; do
+  smoke_in_fresh_venv "$version" ""
+done
 
 step "passed"

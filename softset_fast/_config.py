@@ -13,7 +13,7 @@ import sys
 import torch
 
 from ._version import __version__
-from ._wheel import install_hint
+from ._wheel import install_hint, major_minor, torch_too_old
 from .backends.registry import BACKENDS, available_backends, unavailable_reason
 
 
@@ -23,27 +23,40 @@ def build_info() -> dict | None:
         from . import _build_info
     except ImportError:
         return None
-    keys = ("version", "torch_version", "torch_cuda_version", "with_cuda", "cuda_decision", "cuda_arch_list")
+    keys = ("version", "distribution", "variant", "torch_version", "stable_abi_target", "torch_cuda_version",
+            "with_cuda", "cuda_decision", "cuda_arch_list")
     return {key: getattr(_build_info, key, None) for key in keys}
 
 
-def _major_minor(version: str) -> tuple[str, ...]:
-    return tuple(version.split("+")[0].split(".")[:2])
+def torch_range(built: dict) -> str:
+    """The torch releases the built extension loads in: 'torch >= 2.11' (stable ABI) or 'torch 2.13.x'."""
+    if built.get("stable_abi_target"):
+        return f"torch >= {built['stable_abi_target']}"
+    return "torch {}.{}.x".format(*major_minor(built["torch_version"]))
 
 
 def torch_mismatch(built: dict | None = None) -> str | None:
-    """A sentence when the running torch is not the one the extension was built against, else None.
+    """A sentence when the running torch cannot load the extension as built, else None.
 
-    A compiled op is tied to torch's C++ ABI, which changes between minor releases:
-    a mismatch typically shows as an undefined symbol when softset_fast._C loads.
+    A stable-ABI build (stable_abi_target set) loads in every torch from that release on; an older
+    torch lacks the C shim functions it calls. A build against torch's unstable C++ API is tied to
+    the torch minor release it was compiled against. Either mismatch typically shows as an
+    undefined symbol when softset_fast._C loads.
     """
     built = build_info() if built is None else built
     if built is None or built["torch_version"] is None:
         return None
-    if _major_minor(built["torch_version"]) == _major_minor(torch.__version__):
+    target = built.get("stable_abi_target")
+    if target is not None:
+        if not torch_too_old(torch.__version__, target):
+            return None
+        return (f"softset_fast._C uses torch's stable ABI as of torch {target}, so it needs torch >= {target}, "
+                f"but torch {torch.__version__} is running: `pip install --upgrade 'torch>={target}'`")
+    if major_minor(built["torch_version"]) == major_minor(torch.__version__):
         return None
-    return (f"softset_fast._C was built against torch {built['torch_version']} but torch {torch.__version__} "
-            f"is running; {install_hint(cuda=torch.version.cuda is not None)}")
+    return (f"softset_fast._C was built against torch {built['torch_version']} without the stable ABI (it runs only "
+            f"with {torch_range(built)}) but torch {torch.__version__} is running; "
+            f"{install_hint(cuda=torch.version.cuda is not None)}")
 
 
 def _extension_cuda() -> tuple[str | None, str | None]:
@@ -82,11 +95,15 @@ def config() -> dict:
     return {
         "softset_fast_version": __version__,
         "wheel_version": built["version"] if built else None,
+        "distribution": built["distribution"] if built else None,
+        "variant": built["variant"] if built else None,
         "python_version": sys.version.split()[0],
         "torch_version": torch.__version__,
         "torch_cuda_version": torch.version.cuda,
         "cuda_available": torch.cuda.is_available(),
         "built_with_torch": built["torch_version"] if built else None,
+        "stable_abi_target": built["stable_abi_target"] if built else None,
+        "runs_with_torch": torch_range(built) if built and built["torch_version"] else None,
         "built_with_cuda": built["torch_cuda_version"] if built else None,
         "extension_cuda_version": extension_cuda,
         "cuda_mismatch": cuda_mismatch,
@@ -112,11 +129,15 @@ def show_config(file=None) -> dict:
     never_built = "unknown (no softset_fast/_build_info.py: the extension was never built here)"
     lines = [
         f"softset_fast:        {facts['softset_fast_version']}"
-        + (f" (built as {facts['wheel_version']})" if facts["wheel_version"] else ""),
+        + (f" (built as {facts['distribution']} {facts['wheel_version']}, {facts['variant']} variant)"
+           if facts["wheel_version"] else ""),
         f"python:              {facts['python_version']}",
         f"torch (running):     {facts['torch_version']}, CUDA {facts['torch_cuda_version'] or 'none'}, "
         f"GPU available: {facts['cuda_available']}",
         f"built with torch:    {facts['built_with_torch'] or never_built}",
+        f"stable ABI target:   "
+        + (f"torch {facts['stable_abi_target']}" if facts["stable_abi_target"] else "none (torch's unstable C++ API)")
+        + (f"; runs with {facts['runs_with_torch']}" if facts["runs_with_torch"] else ""),
         f"built with CUDA:     {facts['built_with_cuda'] or 'no'}"
         + (f" ({facts['cuda_decision']})" if facts["cuda_decision"] else ""),
         f"kernels' CUDA:       {facts['extension_cuda_version'] or 'none (CPU-only extension)'}",

@@ -264,8 +264,10 @@ def test_bench_without_matplotlib_and_torchmetrics(tmp_path):
 
 def test_version():
     built = build_info()
-    expected = f"softset_fast {built['version'] if built else softset_fast.__version__}"
-    assert re.fullmatch(r"softset_fast \d+\.\d+\.\d+(\+pt\d+(cpu|cu\d+))?", expected)
+    expected = (f"softset_fast {built['version']} ({built['distribution']})" if built
+                else f"softset_fast {softset_fast.__version__}")
+    # plain versions (no +pt213cpu label): the distribution names the CUDA variant
+    assert re.fullmatch(r"softset_fast \d+\.\d+\.\d+( \(softset-fast(-cu\d+)?\))?", expected)
     commands = [[sys.executable, "-m", "softset_fast", "--version"]]
     if shutil.which("softset-fast"):      # the console script, where the package is installed
         commands.append(["softset-fast", "--version"])

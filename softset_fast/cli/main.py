@@ -13,11 +13,13 @@ def info() -> int:
 
 
 def version() -> str:
-    """'softset_fast 0.1.0+pt213cpu': the build's labelled version, or the plain one for an unbuilt checkout."""
+    """'softset_fast 0.1.0 (softset-fast-cu130)': the version and, for a build, the distribution it was built as."""
     from softset_fast import __version__
     from softset_fast._config import build_info
     built = build_info()
-    return f"softset_fast {built['version'] if built else __version__}"
+    if built is None or not built.get("distribution"):
+        return f"softset_fast {__version__}"
+    return f"softset_fast {built['version']} ({built['distribution']})"
 
 
 def main(argv: list[str] | None = None) -> int:
