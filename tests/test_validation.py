@@ -173,7 +173,7 @@ def test_vmap_with_validation_names_validate_args():
 
 
 def test_torch_func_transforms_run_the_reference_under_auto():
-    """grad and vmap cannot run the C++ ops' autograd Function: backend='auto' takes the reference there."""
+    """grad and vmap cannot run the fused loss's autograd.Function: backend='auto' takes the reference there."""
     target = torch.rand(41) < 0.4
     preds = torch.rand(41, dtype=torch.float64)
     grad = torch.func.grad(lambda q: sf.fbeta_loss(q, target))(preds)

@@ -78,8 +78,8 @@ _warned_fallback: set[str] = set()
 def resolve_backend(backend: str, device: torch.device) -> str:
     """The backend a call runs on; ``auto`` picks the fastest built one for the device.
 
-    Under torch.func transforms (grad, vmap, jacrev, ...) ``auto`` picks the reference: the C++ ops'
-    autograd is a C++ autograd Function, which those transforms cannot run.
+    Under torch.func transforms (grad, vmap, jacrev, ...) ``auto`` picks the reference: the fused loss's
+    autograd (loss_autograd.SoftSetLoss) is an autograd.Function without functorch rules.
     """
     under_torch_func = torch._C._are_functorch_transforms_active()
     if backend == "auto":
@@ -106,7 +106,7 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     expected = {"cpu": "cpu", "cuda": "cuda"}.get(backend)
     if expected is not None and under_torch_func:
         raise RuntimeError(f"backend={backend!r} cannot run under torch.func transforms (grad, vmap, ...): its "
-                           "autograd is a C++ autograd Function, which they do not support; use "
+                           "autograd is an autograd.Function without functorch rules; use "
                            "backend='reference' (backend='auto' picks it there)")
     if expected is not None and device.type != expected:
         raise ValueError(f"backend={backend!r} runs on {expected} tensors, but preds is on {device}")
