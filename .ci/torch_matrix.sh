@@ -11,7 +11,8 @@
 # Each argument is a venv and the torch it holds; a missing venv is created (python -m venv, then
 # pip install torch==VERSION; PIP_CONSTRAINT=/dev/null lifts a pip constraints file that caps torch).
 # Default: /work/venvs/pt211=2.11.0 /work/venvs/pt214=2.14.1 /work/venvs/pt215=2.15.0.
-# Env: PYTHON (the build's python, with torch, setuptools, wheel, ninja), PYTEST_ARGS (default
+# Env: PYTHON (the build's python, with torch, setuptools, wheel, ninja), WHEEL (test this wheel instead
+# of building one; BUILD_TORCH is then PYTHON's torch), PYTEST_ARGS (default
 # "tests -x -q"), KEEP=1 keeps the temp dir. Exit 1 when any step failed; the summary lists them all.
 set -uo pipefail
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
@@ -24,11 +25,13 @@ WORK="$(mktemp -d -t softset-matrix.XXXXXX)"
 RESULTS=()
 record() { RESULTS+=("$(printf '%-8s %-28s %s' "$1" "$2" "$3")"); echo "== torch matrix: $1 $2: $3"; }
 
-echo "== torch matrix: the wheel, built once against $("$PYTHON" -c 'import torch; print(torch.__version__)')"
 BUILD_TORCH="$("$PYTHON" -c 'import torch; print(torch.__version__.split("+")[0])')"
-TORCH_VERSION="$BUILD_TORCH" WHEEL_OUT="$WORK/wheel" PYTHON="$PYTHON" bash "$SRC/.ci/wheel_roundtrip.sh" \
-  || { echo "the wheel round trip failed: no wheel to test"; exit 1; }
-WHEEL="$(ls "$WORK"/wheel/softset_fast-*.whl)"
+if [ -z "${WHEEL:-}" ]; then  # WHEEL=path: a wheel the round trip built already (WHEEL_OUT of .ci/run)
+  echo "== torch matrix: the wheel, built once against torch $BUILD_TORCH"
+  TORCH_VERSION="$BUILD_TORCH" WHEEL_OUT="$WORK/wheel" PYTHON="$PYTHON" bash "$SRC/.ci/wheel_roundtrip.sh" \
+    || { echo "the wheel round trip failed: no wheel to test"; exit 1; }
+  WHEEL="$(ls "$WORK"/wheel/softset_fast-*.whl)"
+fi
 mkdir -p "$WORK/unpacked" && "$PYTHON" -m zipfile -e "$WHEEL" "$WORK/unpacked"
 SO="$(ls "$WORK"/unpacked/softset_fast/_C*.so)"
 
