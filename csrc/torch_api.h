@@ -59,9 +59,13 @@ template <typename... Args>
   throw std::runtime_error(detail::message(args...));
 }
 
+// A bad value of the data (softset_fast/backends/loss_autograd.py raises it as ValueError: torch maps
+// std::invalid_argument to ValueError up to 2.14 only, to RuntimeError from 2.15 on).
+constexpr const char* kValueErrorPrefix = "ValueError: ";
+
 template <typename... Args>
 [[noreturn]] void fail_value(const Args&... args) {
-  throw std::invalid_argument(detail::message(args...));
+  throw std::invalid_argument(detail::message(kValueErrorPrefix, args...));
 }
 
 #define SOFTSET_CHECK(cond, ...) \

@@ -166,8 +166,21 @@ def test_value_errors_match_the_public_checks(case, backend):
     """validate_args=True checks the values inside the fused op, with the public API's messages."""
     make, message = BAD_VALUES[case]
     preds, target, kwargs = make(torch.rand(30), torch.rand(30) < 0.5)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message) as raised:
         sf.fbeta_loss(preds, target, backend=backend, **kwargs)
+    assert not str(raised.value).startswith("ValueError"), raised.value  # the C++ marker is removed
+
+
+def test_the_ops_value_errors_are_value_errors_on_every_torch():
+    """torch raises a C++ std::invalid_argument as ValueError up to 2.14 and as RuntimeError from 2.15 on:
+    the marked messages of the value checks become ValueError either way; other errors pass unchanged."""
+    from softset_fast.backends.loss_autograd import _value_error
+    for raised in (ValueError("ValueError: weight must be non-negative"),
+                   RuntimeError("ValueError: weight must be non-negative")):
+        error = _value_error(raised)
+        assert type(error) is ValueError and str(error) == "weight must be non-negative"
+    other = RuntimeError("soft_counts: grid must be float64, got float32")
+    assert _value_error(other) is other
 
 
 def last_value_bad(case, n):

@@ -54,6 +54,17 @@ def _unfused_backward(grad, preds, target, weight, counts, options):
     return grad_preds.reshape(preds.shape)
 
 
+# The C++ value checks' errors start with this (csrc/torch_api.h, fail_value): torch raises them as
+# ValueError up to 2.14 and as RuntimeError from 2.15 on; here they are ValueError on every torch.
+_VALUE_ERROR_PREFIX = "ValueError: "
+
+
+def _value_error(error: Exception) -> Exception:
+    """The op's error as the public API raises it: a bad value is a ValueError, without the prefix."""
+    message = str(error)
+    return ValueError(message[len(_VALUE_ERROR_PREFIX):]) if message.startswith(_VALUE_ERROR_PREFIX) else error
+
+
 class SoftSetLoss(torch.autograd.Function):
     """soft_set_loss with one backward node (see the module doc)."""
 
@@ -61,8 +72,11 @@ class SoftSetLoss(torch.autograd.Function):
     def forward(ctx, preds, target, weight, options):
         average = options[10]
         gradient_now = average != "none" and preds.dtype in (torch.float32, torch.float64)
-        loss, counts, grad_preds = _ops._soft_set_loss_parts.default(preds, target, weight, *options, gradient_now,
-                                                                     torch.are_deterministic_algorithms_enabled())
+        try:
+            loss, counts, grad_preds = _ops._soft_set_loss_parts.default(
+                preds, target, weight, *options, gradient_now, torch.are_deterministic_algorithms_enabled())
+        except (ValueError, RuntimeError) as error:
+            raise _value_error(error) from None
         # Not save_for_backward: grad_preds is a result of this op, not an input or output, and the
         # backward hands it on without a copy.
         ctx.grad_preds = grad_preds if gradient_now else None
@@ -91,7 +105,10 @@ def soft_set_loss(preds, target, weight, *options):
     one backward node."""
     if preds.requires_grad and torch.is_grad_enabled():
         return SoftSetLoss.apply(preds, target, weight, options)  # one tuple: apply's cost grows with its arguments
-    return _ops.soft_set_loss.default(preds, target, weight, *options, torch.are_deterministic_algorithms_enabled())
+    try:
+        return _ops.soft_set_loss.default(preds, target, weight, *options, torch.are_deterministic_algorithms_enabled())
+    except (ValueError, RuntimeError) as error:
+        raise _value_error(error) from None
 
 
 def _soft_set_loss_setup(ctx, inputs, output):
