@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 
+from .._prepare import accumulation_dtype
 from .counts_autograd import backward_through, no_second_derivative, setup_context, setup_nothing
 
 _ops = torch.ops.softset_fast
@@ -38,6 +39,15 @@ def _no_metric_loss_second_derivative(ctx, grad):
                        "gradients compute the loss on the tensor path, 1 - softset_fast.metrics.<metric>(counts).mean()")
 
 
+def _kernel_target_and_weight(preds, target, weight, shape, num_classes):
+    """target and weight in the kernels' layout ([N, L] class indices or [N, C, L]), the weight in the
+    counts' dtype: what soft_set_loss does to them in C++ (csrc/soft_set_loss.cpp, view_inputs)."""
+    target_shape = (shape[0], shape[2]) if num_classes > 0 else tuple(shape)
+    if weight is not None:
+        weight = weight.reshape(target_shape).to(accumulation_dtype(preds.dtype))
+    return target.reshape(target_shape), weight
+
+
 def _unfused_backward(grad, preds, target, weight, counts, options):
     """dL/dpreds from the counts: metric_loss_backward, then _soft_counts_backward on preds' [N, C, L] view
     (preds itself, so a second derivative reaches the backward ops' own autograd, which raises)."""
@@ -46,10 +56,8 @@ def _unfused_backward(grad, preds, target, weight, counts, options):
     # dL/dcounts in float64, from float64 counts: from float32 counts it can overflow (2/fp for a
     # subnormal fp) and become inf·0 = NaN for samples y = 0.
     grad_counts = _ops.metric_loss_backward(grad, counts.double(), metric, average, beta, zero_division)
-    target_shape = (shape[0], shape[2]) if num_classes > 0 else tuple(shape)
-    if weight is not None:
-        weight = weight.reshape(target_shape).to(counts.dtype)
-    grad_preds = _ops._soft_counts_backward(grad_counts, preds.reshape(shape), target.reshape(target_shape), weight,
+    target, weight = _kernel_target_and_weight(preds, target, weight, shape, num_classes)
+    grad_preds = _ops._soft_counts_backward(grad_counts, preds.reshape(shape), target, weight,
                                             grid, approx, k, num_classes, ignore_index, samplewise)
     return grad_preds.reshape(preds.shape)
 
@@ -121,10 +129,8 @@ def _soft_set_loss_setup(ctx, inputs, output):
 def _soft_set_loss_backward(ctx, grad):
     preds, target, weight = ctx.saved_tensors
     grid, approx, k, num_classes, ignore_index, samplewise, shape = ctx.options[:7]
-    target_shape = (shape[0], shape[2]) if num_classes > 0 else tuple(shape)
-    kernel_weight = None if weight is None else weight.reshape(target_shape).to(
-        torch.float64 if preds.dtype == torch.float64 else torch.float32)
-    counts = _ops.soft_counts(preds.detach().reshape(shape), target.reshape(target_shape), kernel_weight, grid, approx,
+    kernel_target, kernel_weight = _kernel_target_and_weight(preds, target, weight, shape, num_classes)
+    counts = _ops.soft_counts(preds.detach().reshape(shape), kernel_target, kernel_weight, grid, approx,
                               k, num_classes, ignore_index, samplewise, torch.are_deterministic_algorithms_enabled())
     return (_unfused_backward(grad, preds, target, weight, counts, ctx.options),) + ctx.no_grads
 
