@@ -75,8 +75,10 @@ for spec in "$@"; do
   PIP_CONSTRAINT=/dev/null "$vpy" -m pip install -q --no-deps --force-reinstall "$WHEEL" \
     && PIP_CONSTRAINT=/dev/null "$vpy" -m pip install -q $TEST_DEPS \
     || { record FAIL "$version" "pip install"; continue; }
-  "$vpy" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("triton") is None)' \
-    || PIP_CONSTRAINT=/dev/null "$vpy" -m pip install -q triton  # tests/test_triton.py imports it
+  # tests/test_triton.py runs the Triton kernels under the CPU interpreter, which needs triton >= 3.9
+  # (3.6's, torch 2.11's pin, rejects a bool scalar argument; on a GPU 3.6 runs them): --no-deps keeps torch.
+  "$vpy" -c 'import sys, triton; sys.exit(tuple(map(int, triton.__version__.split(".")[:2])) < (3, 9))' 2>/dev/null \
+    || PIP_CONSTRAINT=/dev/null "$vpy" -m pip install -q --no-deps "triton>=3.9"
   running="$("$vpy" -c 'import torch; print(torch.__version__)' 2>/dev/null)"
   case "$running" in "$version"|"$version"+*) ;; *) record FAIL "$version" "the venv holds torch $running"; continue;; esac
   if (cd "$WORK" && "$vpy" smoke_wheel.py) >"$WORK/smoke.txt" 2>&1; then

@@ -253,10 +253,13 @@ def resolve(preds, target, *, thresholds, approx, delta, k, task, num_classes, w
             multidim_average, from_logits, validate_args=True) -> Layout:
     """Checks everything but the data's values (unless ``from_logits``, whose logits are checked
     here before the sigmoid) and works out the op's layout, without touching the data."""
-    try:
-        _checked_options(tuple((type(v), v) for v in (approx, delta, k, task, multidim_average)))
-    except TypeError:  # unhashable option values: check them uncached for the clear error
+    if torch.compiler.is_compiling():  # traced once, so nothing to cache (and torch 2.11 warns on lru_cache)
         check_options(approx, delta, k, task, multidim_average)
+    else:
+        try:
+            _checked_options(tuple((type(v), v) for v in (approx, delta, k, task, multidim_average)))
+        except TypeError:  # unhashable option values: check them uncached for the clear error
+            check_options(approx, delta, k, task, multidim_average)
     check_bool("from_logits", from_logits)
     check_bool("validate_args", validate_args)
     classes = check_structure(preds, target, weight, task, num_classes, ignore_index, multidim_average)

@@ -21,7 +21,7 @@ from torch import nn
 
 from . import _loss_plans
 from . import metrics as _metrics
-from ._options import (LOSS_OPTIONS, MODULE_OPTIONS, Approx, Average, Backend, ClassWeight, MultidimAverage, Task,
+from ._options import (MODULE_OPTIONS, Approx, Average, Backend, ClassWeight, MultidimAverage, Task,
                        Thresholds, check_class_options, check_loss_options, check_metric_kwargs, document, pick,
                        strict_keywords)
 from ._prepare import resolve, to_op_layout
@@ -234,6 +234,8 @@ def _mean_except_class_axis(values: torch.Tensor, samplewise: bool) -> torch.Ten
     return values.mean(dims) if dims else values
 
 
+# The thin losses below pass every option on by name (tests/test_api.py checks that none is dropped),
+# not through locals(): torch 2.11's dynamo cannot trace locals(), and a compiled training step calls them.
 @strict_keywords
 @document
 def fbeta_loss(preds: torch.Tensor, target: torch.Tensor, beta: float = 1.0, *, zero_division: float = 0.0,
@@ -256,7 +258,11 @@ def fbeta_loss(preds: torch.Tensor, target: torch.Tensor, beta: float = 1.0, *, 
         tensor(0.4043)
     """
     return _metric_loss(preds, target, "fbeta", metric_kwargs={"beta": beta, "zero_division": zero_division},
-                       **pick(locals(), LOSS_OPTIONS))
+                        average=average, classes=classes, class_weight=class_weight,
+                        ignore_absent_classes=ignore_absent_classes, thresholds=thresholds, approx=approx, delta=delta,
+                        k=k, task=task, num_classes=num_classes, weight=weight, ignore_index=ignore_index,
+                        multidim_average=multidim_average, from_logits=from_logits, backend=backend,
+                        validate_args=validate_args, sync_dist=sync_dist, process_group=process_group)
 
 
 @strict_keywords
@@ -281,7 +287,11 @@ def f1_loss(preds: torch.Tensor, target: torch.Tensor, *, zero_division: float =
         tensor(0.3288)
     """
     return _metric_loss(preds, target, "f1", metric_kwargs={"zero_division": zero_division},
-                       **pick(locals(), LOSS_OPTIONS))
+                        average=average, classes=classes, class_weight=class_weight,
+                        ignore_absent_classes=ignore_absent_classes, thresholds=thresholds, approx=approx, delta=delta,
+                        k=k, task=task, num_classes=num_classes, weight=weight, ignore_index=ignore_index,
+                        multidim_average=multidim_average, from_logits=from_logits, backend=backend,
+                        validate_args=validate_args, sync_dist=sync_dist, process_group=process_group)
 
 
 @strict_keywords
@@ -305,7 +315,11 @@ def accuracy_loss(preds: torch.Tensor, target: torch.Tensor, *, zero_division: f
         tensor(0.3982)
     """
     return _metric_loss(preds, target, "accuracy", metric_kwargs={"zero_division": zero_division},
-                       **pick(locals(), LOSS_OPTIONS))
+                        average=average, classes=classes, class_weight=class_weight,
+                        ignore_absent_classes=ignore_absent_classes, thresholds=thresholds, approx=approx, delta=delta,
+                        k=k, task=task, num_classes=num_classes, weight=weight, ignore_index=ignore_index,
+                        multidim_average=multidim_average, from_logits=from_logits, backend=backend,
+                        validate_args=validate_args, sync_dist=sync_dist, process_group=process_group)
 
 
 @strict_keywords
@@ -329,7 +343,11 @@ def auroc_loss(preds: torch.Tensor, target: torch.Tensor, *, zero_division: floa
         tensor(0.3317)
     """
     return _metric_loss(preds, target, "auroc", metric_kwargs={"zero_division": zero_division},
-                       **pick(locals(), LOSS_OPTIONS))
+                        average=average, classes=classes, class_weight=class_weight,
+                        ignore_absent_classes=ignore_absent_classes, thresholds=thresholds, approx=approx, delta=delta,
+                        k=k, task=task, num_classes=num_classes, weight=weight, ignore_index=ignore_index,
+                        multidim_average=multidim_average, from_logits=from_logits, backend=backend,
+                        validate_args=validate_args, sync_dist=sync_dist, process_group=process_group)
 
 
 def _is_default(value, default) -> bool:

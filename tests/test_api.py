@@ -61,6 +61,20 @@ def test_signatures_spell_out_every_option_with_a_type(obj):
     assert _signature(obj).parameters["approx"].annotation == "Approx"
 
 
+@pytest.mark.parametrize("loss", [sf.fbeta_loss, sf.f1_loss, sf.accuracy_loss, sf.auroc_loss],
+                         ids=lambda f: f.__name__)
+def test_thin_losses_pass_every_option_on_by_name(loss, monkeypatch):
+    """The thin losses spell their options out in the call to metric_loss (no locals(), which torch
+    2.11's dynamo cannot trace): each option reaches it unchanged, none swapped or dropped."""
+    seen = {}
+    monkeypatch.setattr(losses, "_metric_loss", lambda preds, target, metric, **kwargs: seen.update(kwargs))
+    names = _options.LOSS_OPTIONS
+    sentinels = {name: object() for name in names}
+    loss(torch.rand(3), torch.rand(3), **sentinels)
+    assert {name: seen[name] for name in names} == sentinels
+    assert set(seen) == set(names) | {"metric_kwargs"}
+
+
 @pytest.mark.parametrize("obj", FUNCTIONS + MODULES, ids=lambda o: o.__name__)
 def test_docstrings_document_every_parameter_and_run(obj):
     doc = inspect.getdoc(obj)

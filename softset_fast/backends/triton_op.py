@@ -63,8 +63,12 @@ _INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
 
 
 def _launch(kernel, grid, *args, **kwargs):
-    if _INTERPRETING and any(isinstance(a, FakeTensor) for a in args):
-        return  # shape propagation only: the outputs were allocated by the caller
+    if _INTERPRETING:
+        if any(isinstance(a, FakeTensor) for a in args):
+            return  # shape propagation only: the outputs were allocated by the caller
+        # An interpreted kernel launches as is; torch >= 2.13's wrap_triton returns it unchanged, 2.11's refuses it.
+        kernel[grid](*args, **kwargs)
+        return
     wrap_triton(kernel)[grid](*args, **kwargs)
 
 
