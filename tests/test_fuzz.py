@@ -549,17 +549,14 @@ def own_tol(backend: str, case: Case, numel: int, weight) -> Tol:
 # Known issues (each pinned by a strict xfail test below): where one applies, tp and fp relative to
 # themselves and the losses are not compared (they are still compared relative to the scale), and
 # the report counts the examples (SKIPPED). Weights spanning more than KNOWN_WEIGHT_SPAN in one group (sample,
-# or the batch); sigmoid weights below KNOWN_SIGMOID_WEIGHT.
+# or the batch).
 KNOWN_WEIGHT_SPAN = 2.0 ** 26
-KNOWN_SIGMOID_WEIGHT = 2.0 ** -40
 
 
 def known_issue(case: Case, weight) -> str | None:
     """The known issue that makes tp, fp and the losses inexact for this case, or None."""
     if weight_span(case, weight) > KNOWN_WEIGHT_SPAN:
         return "weights spanning > 2^26 in a group (test_known_mixed_weight_magnitudes)"
-    if case.approx == "sigmoid" and weight is not None and bool(((weight > 0) & (weight < KNOWN_SIGMOID_WEIGHT)).any()):
-        return "sigmoid weights < 2^-40 (test_known_sigmoid_tiny_weight_underflow)"
     return None
 
 
@@ -863,10 +860,10 @@ def test_triton_float32_evaluation():
     assert bool(((fast - ref).abs() <= tol.rel * ref.abs() + tol.scale * ref.abs().max()).all()), (fast, ref)
 
 
-@pinned_issue("found by the fuzzer: the C++ sigmoid kernel pairs thresholds to share one division, "
-              "w / (x_a·x_b) with x = 1 + exp(k(τ - p)) up to e^340 each, which is subnormal for "
-              "weights below ~1e-13 there: tp and fp lose their relative precision")
-def test_known_sigmoid_tiny_weight_underflow():
+def test_sigmoid_tiny_weight_keeps_its_precision():
+    """Found by the fuzzer: the C++ sigmoid kernel pairs thresholds to share one division, and
+    w / (x_a·x_b), x = 1 + exp(k(τ - p)) up to e^340 each, was subnormal for weights below ~1e-13:
+    tp and fp lost their relative precision. Such weights now multiply the two sigmoids instead."""
     _skip_unavailable("cpu")
     preds = torch.zeros(1, dtype=torch.float64)
     weight = torch.full((1,), 1e-220, dtype=torch.float64)
