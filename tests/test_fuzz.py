@@ -820,11 +820,29 @@ def test_metric_gradient_overflow_does_not_reach_elements_outside_the_set(backen
     assert torch.equal(_loss_without_positives(backend), torch.zeros(1, 2))
 
 
-@pinned_issue("a metric given as a callable runs as tensor ops on float32 counts: ∂F1/∂tp = 2/fp is inf, "
-              "and the C++ counts' backward multiplies it by y = 0 (NaN); the fused op and the reference "
-              "are fixed (test above), the kernels' backward passes (CPU, CUDA, Triton) are not",
-              backends=["cpu"])
-def test_known_metric_gradient_overflow_of_a_callable_metric(backend):
+@pytest.mark.parametrize("approx", ["linear", "sigmoid"])
+def test_counts_backward_reads_only_the_labels_side(approx):
+    """The C++ counts' backward with an infinite gradient on the positives' side (g_tp = inf) and soft
+    targets of exactly 0: the elements' gradients are finite (the negatives' side), and a target of 0.5
+    mixes in the inf as it must."""
+    _skip_unavailable("cpu")
+    preds = torch.rand(1, 1, 7, dtype=torch.float64)
+    target = torch.zeros(1, 1, 7, dtype=torch.float64)
+    grid = coefficient_table(torch.tensor([0.3, 0.5, 0.7], dtype=torch.float64), approx, 0.2)
+    grad = torch.randn(1, 1, 3, 4, dtype=torch.float64)
+    grad[..., 0] = math.inf
+    backward = torch.ops.softset_fast._soft_counts_backward
+    args = (grid, approx, 10.0, 0, None, False)
+    assert bool(backward(grad, preds, target, None, *args).isfinite().all())
+    target[..., 3] = 0.5
+    assert not bool(backward(grad, preds, target, None, *args).isfinite().all())
+
+
+@pytest.mark.parametrize("backend", ["cpu", "triton", "reference"])
+def test_metric_gradient_overflow_of_a_callable_metric(backend):
+    """A metric given as a callable runs as tensor ops on float32 counts: ∂F1/∂tp = 2/fp is inf. The
+    counts' backward reads only the side of an element's label (y = 0 here), so no 0·inf = NaN; the C++
+    kernel multiplied y into both sides before (found by the fuzzer)."""
     _skip_unavailable(backend)
     assert torch.equal(_loss_without_positives(backend, lambda cm: sf.metrics.f1(cm)), torch.zeros(1, 2))
 

@@ -124,6 +124,12 @@ void cell_tables(const Problem& pr, const LinearCells& cells, const std::vector<
   });
 }
 
+// y·pos + (1 - y)·neg, reading one side only when y is 0 or 1: the other side may be inf where a
+// metric's derivative overflowed (a callable metric on float32 counts), and 0·inf would be NaN.
+SOFTSET_ALWAYS_INLINE double mix_sides(double y, double pos, double neg) {
+  return y == 1 ? pos : y == 0 ? neg : y * pos + (1 - y) * neg;
+}
+
 template <typename preds_t, typename target_t, TargetKind K, Approx A>
 struct Gradient {
   using acc_t = counts_type<preds_t>;
@@ -168,19 +174,15 @@ struct Gradient {
                                : codes_.wide != nullptr ? codes_.wide[e]
                                                         : cells.count(static_cast<double>(preds_[e]));
           const double* dc = tab + cell * 2;
-          if constexpr (kHardLabel) {
-            d = dc[y > 0 ? 0 : 1];
-          } else {
-            d = y * dc[0] + (1 - y) * dc[1];
-          }
+          d = kHardLabel ? dc[y > 0 ? 0 : 1] : mix_sides(y, dc[0], dc[1]);
         } else {
           const double p = static_cast<double>(preds_[run.e + j]);
           const bool factorised = factorised_grid && std::abs(k * p) <= kPairedSigmoidBound;
           const double e = factorised ? std::exp(-k * p) : 0.0;
           if (factorised) {
-            // Hard labels read one side of the table; soft labels mix both per threshold.
-            d = kHardLabel ? sigmoid_dot<false>(tab + (y > 0 ? 0 : T), tab, exp_k_tau, e, 1.0, T)
-                           : sigmoid_dot<true>(tab, tab + T, exp_k_tau, e, y, T);
+            // Labels 0 and 1 read one side of the table (mix_sides); soft labels mix both per threshold.
+            d = kHardLabel || y == 0 || y == 1 ? sigmoid_dot<false>(tab + (y > 0 ? 0 : T), tab, exp_k_tau, e, 1.0, T)
+                                               : sigmoid_dot<true>(tab, tab + T, exp_k_tau, e, y, T);
           } else {
             double dpos = 0, dneg = 0;
             for (int64_t t = 0; t < T; ++t) {
@@ -190,7 +192,7 @@ struct Gradient {
               dpos += slope * tab[t];
               dneg += slope * tab[T + t];
             }
-            d = kHardLabel ? (y > 0 ? dpos : dneg) : y * dpos + (1 - y) * dneg;
+            d = kHardLabel ? (y > 0 ? dpos : dneg) : mix_sides(y, dpos, dneg);
           }
         }
         out_[run.e + j] = static_cast<preds_t>(w * d);
