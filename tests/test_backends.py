@@ -195,15 +195,20 @@ def test_thresholds_at_sample_values_and_breakpoints(backend, device, approx, dt
     compare(backend, preds.to(dtype).to(device), target.to(device), approx=approx, thresholds=thresholds)
 
 
+@pytest.mark.parametrize("thresholds", [
+    [0.03, 0.1, 0.3, 0.31, 0.5, 0.77, 0.9, 0.999],
+    torch.linspace(0.001, 0.999, 255).tolist(),  # dense: most breakpoints alone in a look-up bucket
+    sorted(set(torch.empty(400, dtype=torch.float64).uniform_(0.001, 0.999,
+                                                                generator=torch.Generator().manual_seed(3)).tolist())),
+], ids=["irregular", "dense", "random"])
 @pytest.mark.parametrize("approx", APPROXES)
-def test_thresholds_at_breakpoints_float64_irregular(backend, device, approx):
-    thresholds = [0.03, 0.1, 0.3, 0.31, 0.5, 0.77, 0.9, 0.999]
+def test_thresholds_at_breakpoints_float64_irregular(backend, device, approx, thresholds):
     grid = coefficient_table(torch.tensor(thresholds, dtype=torch.float64), "linear", 0.2)
     points = torch.cat([grid[:, 0], grid[:, 1], grid[:, 2]])
     # One ulp either side too: p > b and p >= a flip exactly there.
     preds = torch.cat([points, torch.nextafter(points, torch.ones_like(points)),
                        torch.nextafter(points, torch.zeros_like(points)),
-                       torch.rand(41, dtype=torch.float64)]).repeat(3)
+                       torch.rand(41, dtype=torch.float64)]).repeat(3 if len(thresholds) < 20 else 1)
     target = torch.rand(preds.shape, dtype=torch.float64)  # soft labels
     compare(backend, preds.to(device), target.to(device), approx=approx, thresholds=thresholds)
 

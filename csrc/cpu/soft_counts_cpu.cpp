@@ -84,7 +84,8 @@ CountTable::CountTable(std::vector<double> x) : x_(std::move(x)) {
   for (const double v : x_) ++start_[bucket_of(v, lo_, scale_, buckets_) + 1];
   for (int64_t j = 0; j < buckets_; ++j) start_[j + 1] += start_[j];
   direct_.resize(buckets_);
-  for (int64_t j = 0; j < buckets_; ++j) direct_[j] = start_[j + 1] == start_[j] ? start_[j] : -1;
+  for (int64_t j = 0; j < buckets_; ++j) direct_[j] = start_[j + 1] - start_[j] <= 1 ? start_[j] : -1;
+  x_.push_back(std::numeric_limits<double>::quiet_NaN());  // x[#values]: compares false (CountView)
 }
 
 LinearCells LinearCells::make(const std::vector<double>& a, const std::vector<double>& b) {

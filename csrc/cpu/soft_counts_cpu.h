@@ -94,25 +94,28 @@ Problem make_problem(const Tensor& preds, const Tensor& target, const OptionalTe
 // #{e : x_e <= p} over sorted finite values x in O(1) for evenly spread x, exact for
 // every p (NaN -> 0). A uniform bucket table: bucket_of is monotone in p, so values in
 // lower buckets than p's are <= p and values in higher buckets are > p; only the values
-// sharing p's bucket (usually none) need a comparison.
+// sharing p's bucket need a comparison. A bucket holding at most one value needs one
+// comparison without a branch: s = start[j], count = s + (x[s] <= p), where x[s] is the
+// bucket's value or, for an empty bucket, a value of a higher bucket (> p) or the NaN after
+// the last value (never <= p). Only buckets holding several values (rare) take a loop.
 struct CountView {
-  const double* x;
+  const double* x;        // the values, then a NaN
   const int32_t* start;   // start[j] = #{e : bucket_of(x_e) < j}, start[buckets] = #values
-  const int32_t* direct;  // direct[j] = start[j] when no value is in bucket j (the count of every p there), else -1
+  const int32_t* direct;  // direct[j] = start[j] when bucket j holds at most one value, else -1
   int64_t buckets;
   double lo, scale;
 
   SOFTSET_ALWAYS_INLINE int64_t count(double p) const {
     const int64_t j = bucket_of(p, lo, scale, buckets);
     const int64_t known = direct[j];
-    return known >= 0 ? known : count_in_bucket(j, p);
+    return known >= 0 ? known + (x[known] <= p) : count_in_bucket(j, p);
   }
 
   // p shares its bucket with values: compare with them.
   int64_t count_in_bucket(int64_t j, double p) const {
     int64_t i = start[j];
     const int64_t end = start[j + 1];
-    if (end - i > 8) return count_before<false>(x, 1, end, p, i, end);  // crowded bucket
+    if (end - i > 8) return count_before<false>(x, 1, end, p, i, end);  // a crowded bucket
     while (i < end && x[i] <= p) ++i;
     return i;
   }
