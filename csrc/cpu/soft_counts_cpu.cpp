@@ -311,12 +311,115 @@ struct Accumulate {
   }
 };
 
-// Turns one group's histogram into out[T][4] = (tp, fn, fp, tn).
-template <typename out_t>
-void finalize(const Problem& pr, const LinearCells& cells, const double* hist, std::vector<double>& scratch,
-              out_t* out) {
+// Sums for the linear counts. A threshold's middle segment is total − below − above, accurate to
+// ~ulp(total) in plain double sums: a weight ~2^53 times another in the group absorbs it. Where a
+// group's weights span more than kPlainWeightSpan, the sums carry their rounding errors along
+// (Knuth's TwoSum): exact to ~2^-106 of the total, ~10x the arithmetic of this O(T) step.
+struct PlainSum {
+  double hi = 0;
+  void add(double x) { hi += x; }
+  void add(const PlainSum& other) { hi += other.hi; }
+  double value() const { return hi; }
+  // this − a − b
+  double minus(const PlainSum& a, const PlainSum& b) const { return hi - a.hi - b.hi; }
+};
+
+struct CompensatedSum {
+  double hi = 0, lo = 0;  // the sum is hi + lo
+  void add(double x) {
+    const double s = hi + x, bv = s - hi;
+    lo += (hi - (s - bv)) + (x - bv);
+    hi = s;
+  }
+  void add(const CompensatedSum& other) {
+    add(other.hi);
+    lo += other.lo;
+  }
+  double value() const { return hi + lo; }
+  double minus(const CompensatedSum& a, const CompensatedSum& b) const {
+    CompensatedSum d;
+    d.add(hi);
+    d.add(-a.hi);
+    d.add(-b.hi);
+    return d.hi + (d.lo + ((lo - a.lo) - b.lo));
+  }
+};
+
+// Above this ratio of a group's total weight to its lightest non-empty cell's, the linear counts use
+// CompensatedSum: an unweighted group needs more than 2^26 elements in it.
+constexpr double kPlainWeightSpan = 67108864.0;  // 2^26
+
+bool weights_span_widely(const LinearCells& cells, const double* hist) {
+  const int64_t cell_count = static_cast<int64_t>(cells.i1.size());
+  double total = 0, lightest = std::numeric_limits<double>::infinity();
+  for (int64_t cell = 0; cell < cell_count; ++cell) {
+    for (int side = 1; side < 4; side += 2) {  // Σw of the positives, then of the negatives
+      const double w = hist[cell * 4 + side];
+      total += w;
+      if (w > 0) lightest = std::min(lightest, w);
+    }
+  }
+  return total > kPlainWeightSpan * lightest;
+}
+
+// The linear counts of one group's histogram: out[T][4] = (tp, fn, fp, tn). seg1 (p < a_t) =
+// {i1 <= t}: prefix of the histogram by i1; seg3 (p > b_t) = {i3 > t}: suffix of the histogram by
+// i3; seg2 = the rest.
+template <typename Sum, typename Write>
+void linear_counts(const Problem& pr, const LinearCells& cells, const double* hist, std::vector<Sum>& scratch,
+                   Write write) {
   const int64_t T = pr.T;
   const double* grid = static_cast<double*>(pr.grid.data_ptr());
+  scratch.assign(3 * (T + 1) * 4, Sum{});
+  Sum* pre_table = scratch.data();
+  Sum* h1 = pre_table + (T + 1) * 4;
+  Sum* h3 = h1 + (T + 1) * 4;
+  for (int64_t cell = 0; cell <= 2 * T; ++cell) {  // the cells folded by i1 and by i3
+    for (int j = 0; j < 4; ++j) {
+      h1[cells.i1[cell] * 4 + j].add(hist[cell * 4 + j]);
+      h3[cells.i3[cell] * 4 + j].add(hist[cell * 4 + j]);
+    }
+  }
+  Sum run[4];
+  for (int64_t t = 0; t < T; ++t) {
+    for (int j = 0; j < 4; ++j) {
+      run[j].add(h1[t * 4 + j]);
+      pre_table[t * 4 + j] = run[j];
+    }
+  }
+  Sum total[4];
+  for (int j = 0; j < 4; ++j) {
+    total[j] = run[j];
+    total[j].add(h1[T * 4 + j]);
+  }
+  Sum suf[4];
+  for (int64_t t = T - 1; t >= 0; --t) {
+    for (int j = 0; j < 4; ++j) suf[j].add(h3[(t + 1) * 4 + j]);
+    const double* row = grid + t * kGridColumns;
+    const Sum* pre = pre_table + t * 4;
+    double s[2];
+    for (int side = 0; side < 2; ++side) {
+      const int o = 2 * side;
+      const double mid_p = total[o].minus(pre[o], suf[o]);
+      const double mid_w = total[o + 1].minus(pre[o + 1], suf[o + 1]);
+      s[side] = row[kM1] * pre[o].value() + row[kM2] * mid_p + row[kC2] * mid_w + row[kM3] * suf[o].value() +
+                row[kC3] * suf[o + 1].value();
+    }
+    write(t, s[0], total[1].value(), s[1], total[3].value());
+  }
+}
+
+// Scratch space of finalize, kept by the caller across groups.
+struct FinalizeScratch {
+  std::vector<PlainSum> plain;
+  std::vector<CompensatedSum> compensated;
+};
+
+// Turns one group's histogram into out[T][4] = (tp, fn, fp, tn).
+template <typename out_t>
+void finalize(const Problem& pr, const LinearCells& cells, const double* hist, FinalizeScratch& scratch,
+              out_t* out) {
+  const int64_t T = pr.T;
   auto write = [&](int64_t t, double s1, double p_total, double s0, double q_total) {
     out[t * 4 + 0] = static_cast<out_t>(s1);
     out[t * 4 + 1] = static_cast<out_t>(p_total - s1);
@@ -324,38 +427,10 @@ void finalize(const Problem& pr, const LinearCells& cells, const double* hist, s
     out[t * 4 + 3] = static_cast<out_t>(q_total - s0);
   };
   if (pr.approx == Approx::kLinear) {
-    // seg1 (p < a_t) = {i1 <= t}: prefix of the i1 histogram; seg3 (p > b_t) = {i3 > t}:
-    // suffix of the i3 histogram; seg2 = the rest.
-    // Fold the cells into histograms by i1 and by i3.
-    scratch.assign(3 * (T + 1) * 4, 0.0);
-    double* h1 = scratch.data() + (T + 1) * 4;
-    double* h3 = h1 + (T + 1) * 4;
-    for (int64_t cell = 0; cell <= 2 * T; ++cell) {
-      for (int j = 0; j < 4; ++j) {
-        h1[cells.i1[cell] * 4 + j] += hist[cell * 4 + j];
-        h3[cells.i3[cell] * 4 + j] += hist[cell * 4 + j];
-      }
-    }
-    double run[4] = {0, 0, 0, 0};
-    for (int64_t t = 0; t < T; ++t) {
-      for (int j = 0; j < 4; ++j) scratch[t * 4 + j] = (run[j] += h1[t * 4 + j]);
-    }
-    double total[4];
-    for (int j = 0; j < 4; ++j) total[j] = run[j] + h1[T * 4 + j];
-    double suf[4] = {0, 0, 0, 0};
-    for (int64_t t = T - 1; t >= 0; --t) {
-      for (int j = 0; j < 4; ++j) suf[j] += h3[(t + 1) * 4 + j];
-      const double* row = grid + t * kGridColumns;
-      const double* pre = &scratch[t * 4];
-      double s[2];
-      for (int side = 0; side < 2; ++side) {
-        const int o = 2 * side;
-        const double mid_p = total[o] - pre[o] - suf[o];
-        const double mid_w = total[o + 1] - pre[o + 1] - suf[o + 1];
-        s[side] = row[kM1] * pre[o] + row[kM2] * mid_p + row[kC2] * mid_w + row[kM3] * suf[o] +
-                  row[kC3] * suf[o + 1];
-      }
-      write(t, s[0], total[1], s[1], total[3]);
+    if (weights_span_widely(cells, hist)) {
+      linear_counts(pr, cells, hist, scratch.compensated, write);
+    } else {
+      linear_counts(pr, cells, hist, scratch.plain, write);
     }
   } else if (pr.approx == Approx::kStep) {
     // 1[p >= τ_t] = 1 exactly when #{τ <= p} > t: a suffix sum.
@@ -421,7 +496,8 @@ void run_forward(const Problem& pr, const LinearCells& cells, ChunkKernel kernel
     const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(pr.L, 1));
     torch::stable::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
       // Padded by a cache line on each side: no line shared with another thread's data.
-      std::vector<double> padded(H + 16), scratch;
+      std::vector<double> padded(H + 16);
+      FinalizeScratch scratch;
       double* hist = padded.data() + 8;
       ValueStats part;
       for (int64_t row = begin; row < end; ++row) {
@@ -454,7 +530,7 @@ void run_forward(const Problem& pr, const LinearCells& cells, ChunkKernel kernel
     const double* theirs = hist.data() + chunk * stride;
     for (int64_t i = 0; i < per_chunk; ++i) hist[i] += theirs[i];
   }
-  std::vector<double> scratch;
+  FinalizeScratch scratch;
   for (int64_t c = 0; c < pr.C; ++c) finalize(pr, cells, hist.data() + c * H, scratch, out_data + c * T * 4);
 }
 
