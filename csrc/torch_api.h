@@ -149,7 +149,8 @@ inline Tensor new_empty(const Tensor& like, const std::vector<int64_t>& sizes, S
 inline Tensor new_zeros(const Tensor& like, const std::vector<int64_t>& sizes, ScalarType dtype) {
   Tensor out = new_empty(like, sizes, dtype);
   if (out.is_cpu()) {
-    std::memset(out.data_ptr(), 0, static_cast<size_t>(out.numel()) * out.element_size());
+    // An empty tensor's data pointer may be null, which memset must not get (even for 0 bytes).
+    if (out.numel() > 0) std::memset(out.data_ptr(), 0, static_cast<size_t>(out.numel()) * out.element_size());
     return out;
   }
   return torch::stable::zero_(out);
