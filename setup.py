@@ -74,7 +74,8 @@ def cuda_instances():
 
 def extensions():
     use_cuda, why = _decide_cuda()
-    sources = [os.path.join("csrc", name) for name in ("softset.cpp", "op_checks.cpp", "soft_set_loss.cpp")] + sorted(
+    sources = [os.path.join("csrc", name) for name in ("softset.cpp", "op_checks.cpp", "soft_set_loss.cpp",
+                                                                   "loss_plans.cpp")] + sorted(
         glob.glob(os.path.join("csrc", "cpu", "*.cpp")))
     debug = _flag("SOFTSET_FAST_DEBUG")
     sanitize = _flag("SOFTSET_FAST_SANITIZE")

@@ -4,6 +4,7 @@
 // softset_fast/backends/loss_autograd.py, extension.py and loss_op.py.
 #include <Python.h>
 
+#include "loss_plans.h"
 #include "ops.h"
 #include "soft_set_loss.h"
 #include "torch_api.h"
@@ -47,6 +48,14 @@ STABLE_TORCH_LIBRARY(softset_fast, m) {
   m.def("_soft_set_loss_parts(Tensor preds, Tensor target, Tensor? weight, Tensor grid, str approx, float k, "
         "int num_classes, int? ignore_index, bool samplewise, int[] shape, str task, bool validate, str metric, "
         "str average, float beta, float zero_division, bool with_grad, bool deterministic=False) -> (Tensor, Tensor, Tensor)");
+  // Planned training calls (loss_plans.h): the options of _soft_set_loss_parts after the tensors, stored once
+  // under the number _soft_set_loss_plan returns; _planned_soft_set_loss(preds, target, weight, plan, ...) is
+  // _soft_set_loss_parts with them; _drop_soft_set_loss_plan forgets one.
+  m.def("_soft_set_loss_plan(Tensor grid, str approx, float k, int num_classes, int? ignore_index, bool samplewise, "
+        "int[] shape, str task, bool validate, str metric, str average, float beta, float zero_division) -> int");
+  m.def("_planned_soft_set_loss(Tensor preds, Tensor target, Tensor? weight, int plan, bool with_grad, "
+        "bool deterministic=False) -> (Tensor, Tensor, Tensor)");
+  m.def("_drop_soft_set_loss_plan(int plan) -> ()");
   // Build facts: the copy of the CPU sigmoid kernels that runs ("avx2+fma" or "baseline"), and the CUDA
   // version the kernels were compiled with (CUDA builds only).
   m.def("cpu_isa() -> str");
@@ -62,6 +71,8 @@ STABLE_TORCH_LIBRARY_IMPL(softset_fast, CPU, m) {
   m.impl("metric_loss_backward", TORCH_BOX(&softset::cpu::metric_loss_backward_cpu));
   m.impl("soft_set_loss", TORCH_BOX(&softset::soft_set_loss));
   m.impl("_soft_set_loss_parts", TORCH_BOX(&softset::soft_set_loss_training));
+  m.impl("_soft_set_loss_plan", TORCH_BOX(&softset::soft_set_loss_plan));
+  m.impl("_planned_soft_set_loss", TORCH_BOX(&softset::planned_soft_set_loss));
 }
 
 #ifdef SOFTSET_FAST_WITH_CUDA
@@ -72,12 +83,15 @@ STABLE_TORCH_LIBRARY_IMPL(softset_fast, CUDA, m) {
   m.impl("metric_loss_backward", TORCH_BOX(&softset::cuda::metric_loss_backward_cuda));
   m.impl("soft_set_loss", TORCH_BOX(&softset::soft_set_loss));
   m.impl("_soft_set_loss_parts", TORCH_BOX(&softset::soft_set_loss_training));
+  m.impl("_soft_set_loss_plan", TORCH_BOX(&softset::soft_set_loss_plan));
+  m.impl("_planned_soft_set_loss", TORCH_BOX(&softset::planned_soft_set_loss));
 }
 #endif
 
 // Ops without tensor arguments.
 STABLE_TORCH_LIBRARY_IMPL(softset_fast, CompositeExplicitAutograd, m) {
   m.impl("cpu_isa", TORCH_BOX(&softset::cpu::cpu_isa));
+  m.impl("_drop_soft_set_loss_plan", TORCH_BOX(&softset::drop_soft_set_loss_plan));
 #ifdef SOFTSET_FAST_WITH_CUDA
   m.impl("cuda_version", TORCH_BOX(&softset::cuda::cuda_version));
 #endif

@@ -13,7 +13,7 @@ approx="step" (it warns), tracing and functorch transforms.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import weakref
 
 import torch
 
@@ -24,19 +24,35 @@ _PLANS: dict = {}
 _PLANS_LIMIT = 256
 
 
-@dataclass(frozen=True)
+# The options of each live plan by its number, for the planned op's fake kernel (backends/loss_op.py).
+PLANNED_OPTIONS: dict = {}
+
+
 class FusedPlan:
-    """One call signature's fused loss: ``soft_set_loss(preds, target, weight, *op_args)``."""
-    op_args: tuple
-    from_logits: bool
-    check_logits: tuple | None  # (task, classes, ignore_index) of check_values when the logits are checked
+    """One call signature's fused loss: ``soft_set_loss(preds, target, weight, *op_args)``. The options
+    are stored in C++ once (``_soft_set_loss_plan``), so each call passes the tensors and the plan's
+    number only; the C++ plan lives as long as this object."""
+    __slots__ = ("op_args", "from_logits", "check_logits", "number", "__weakref__")
+
+    def __init__(self, op_args: tuple, from_logits: bool, check_logits: tuple | None):
+        self.op_args = op_args
+        self.from_logits = from_logits
+        self.check_logits = check_logits  # (task, classes, ignore_index) of check_values when the logits are checked
+        self.number = torch.ops.softset_fast._soft_set_loss_plan(*op_args)
+        PLANNED_OPTIONS[self.number] = op_args
+        weakref.finalize(self, _drop, self.number).atexit = False  # at exit the C++ registry goes as a whole
 
     def __call__(self, preds: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
         if self.from_logits:
             if self.check_logits is not None:
                 check_values(preds, target, weight, *self.check_logits, True)
             preds = probabilities(preds, self.op_args[7])  # the task
-        return loss_autograd.soft_set_loss(preds, kernel_target(target), weight, *self.op_args)
+        return loss_autograd.planned_soft_set_loss(preds, kernel_target(target), weight, self.op_args, self.number)
+
+
+def _drop(number: int) -> None:
+    PLANNED_OPTIONS.pop(number, None)
+    torch.ops.softset_fast._drop_soft_set_loss_plan(number)
 
 
 def _thresholds_key(thresholds):

@@ -176,7 +176,8 @@ def _fused_loss(layout, metric: str, average: str, kwargs: dict, sync_dist: bool
     if not sync_dist:
         op_args = (layout.grid, layout.approx, layout.k, layout.num_classes, layout.ignore_index, layout.samplewise,
                    list(layout.shape), layout.task, layout.validate_values, metric, average, beta, zero_division)
-        if not layout.target_remapped:  # the plan repeats what resolve did to the tensors, remapping aside
+        # The plan repeats what resolve did to the tensors, remapping aside; no plan while tracing (key None).
+        if key is not None and not layout.target_remapped:
             _loss_plans.record(key, _loss_plans.FusedPlan(
                 op_args, from_logits=layout.from_logits,
                 check_logits=(layout.task, layout.classes, layout.ignore_index) if layout.logits_checked else None))

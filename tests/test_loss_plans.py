@@ -117,3 +117,44 @@ def test_target_requiring_grad_is_rejected_after_a_plan():
     sf.f1_loss(preds, target)
     with pytest.raises(ValueError, match="target must not require grad"):
         sf.f1_loss(preds, target.requires_grad_())
+
+
+def test_a_plan_holds_its_options_in_cpp_while_it_lives():
+    """A plan's options go to C++ once (_soft_set_loss_plan); the planned op gives the unplanned op's
+    results bitwise, and a dropped plan's number is a clear error, never another plan's options."""
+    import gc
+
+    ops = torch.ops.softset_fast
+    preds, target = torch.rand(3, 2, 5, dtype=torch.float64), torch.rand(3, 2, 5) < 0.5
+    sf.f1_loss(preds, target, task="multilabel", average="weighted")
+    plan, = _loss_plans._PLANS.values()
+    assert _loss_plans.PLANNED_OPTIONS == {plan.number: plan.op_args}
+    fresh = torch.rand(preds.shape, dtype=torch.float64)
+    for with_grad in (False, True):
+        planned = ops._planned_soft_set_loss(fresh, target, None, plan.number, with_grad)
+        direct = ops._soft_set_loss_parts(fresh, target, None, *plan.op_args, with_grad)
+        for a, b in zip(planned, direct):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    number = plan.number
+    del plan
+    _loss_plans._PLANS.clear()
+    gc.collect()
+    assert _loss_plans.PLANNED_OPTIONS == {}
+    with pytest.raises(RuntimeError, match=f"no loss plan numbered {number}"):
+        ops._planned_soft_set_loss(fresh, target, None, number, False)
+    sf.f1_loss(preds, target, task="multilabel", average="weighted")
+    assert next(iter(_loss_plans._PLANS.values())).number != number, "numbers are not reused"
+
+
+def test_opcheck_planned_soft_set_loss():
+    preds = torch.rand(5, 3, 7, dtype=torch.float64, requires_grad=True)
+    target = torch.rand(5, 3, 7) < 0.4
+    for average, samplewise in [("macro", False), ("weighted", True), ("none", False)]:
+        # validate_args=False: the value checks read data, which tracing (the aot_dispatch checks) cannot
+        kwargs = dict(task="multilabel", average=average, validate_args=False,
+                      multidim_average="samplewise" if samplewise else "global")
+        sf.f1_loss(preds.detach(), target, **kwargs)
+        plan = _loss_plans._PLANS[max(_loss_plans._PLANS, key=lambda key: _loss_plans._PLANS[key].number)]
+        for with_grad in (False, True) if average != "none" else (False,):
+            torch.library.opcheck(torch.ops.softset_fast._planned_soft_set_loss.default,
+                                  (preds.detach(), target, None, plan.number, with_grad))

@@ -77,12 +77,17 @@ class SoftSetLoss(torch.autograd.Function):
     """soft_set_loss with one backward node (see the module doc)."""
 
     @staticmethod
-    def forward(ctx, preds, target, weight, options):
+    def forward(ctx, preds, target, weight, options, plan):
         average = options[10]
         gradient_now = average != "none" and preds.dtype in (torch.float32, torch.float64)
+        deterministic = torch.are_deterministic_algorithms_enabled()
         try:
-            loss, counts, grad_preds = _ops._soft_set_loss_parts.default(
-                preds, target, weight, *options, gradient_now, torch.are_deterministic_algorithms_enabled())
+            if plan is None:
+                loss, counts, grad_preds = _ops._soft_set_loss_parts.default(
+                    preds, target, weight, *options, gradient_now, deterministic)
+            else:  # the same op with the options stored under the plan's number (fewer arguments)
+                loss, counts, grad_preds = _ops._planned_soft_set_loss.default(
+                    preds, target, weight, plan, gradient_now, deterministic)
         except (ValueError, RuntimeError) as error:
             raise _value_error(error) from None
         # Not save_for_backward: grad_preds is a result of this op, not an input or output, and the
@@ -100,21 +105,33 @@ class SoftSetLoss(torch.autograd.Function):
             # loss.backward() on the CPU: the upstream gradient is 1 and the saved gradient is the answer,
             # handed on as is (no pass, no new buffer: AccumulateGrad adopts it as preds.grad).
             # Not while tracing (torch.compile; FakeTensors), where grad holds no value.
-            if (not torch.compiler.is_compiling() and type(grad) is torch.Tensor and grad.device.type == "cpu"
+            if (not torch.compiler.is_compiling() and type(grad) is torch.Tensor and grad.is_cpu
                     and grad.item() == 1.0):
-                return grad_preds, None, None, None
-            return grad_preds * grad, None, None, None
+                return grad_preds, None, None, None, None
+            return grad_preds * grad, None, None, None, None
         preds, target, weight, counts = ctx.saved_tensors
-        return _unfused_backward(grad, preds, target, weight, counts, ctx.options), None, None, None
+        return _unfused_backward(grad, preds, target, weight, counts, ctx.options), None, None, None, None
 
 
 def soft_set_loss(preds, target, weight, *options):
     """torch.ops.softset_fast.soft_set_loss(preds, target, weight, *options), differentiable in preds with
     one backward node."""
     if preds.requires_grad and torch.is_grad_enabled():
-        return SoftSetLoss.apply(preds, target, weight, options)  # one tuple: apply's cost grows with its arguments
+        return SoftSetLoss.apply(preds, target, weight, options, None)  # one tuple: apply's cost grows with its arguments
     try:
         return _ops.soft_set_loss.default(preds, target, weight, *options, torch.are_deterministic_algorithms_enabled())
+    except (ValueError, RuntimeError) as error:
+        raise _value_error(error) from None
+
+
+def planned_soft_set_loss(preds, target, weight, options, plan: int):
+    """soft_set_loss(preds, target, weight, *options) through the plan numbered ``plan``, which holds
+    ``options`` in C++ (torch.ops.softset_fast._soft_set_loss_plan; softset_fast/_loss_plans.py)."""
+    if preds.requires_grad and torch.is_grad_enabled():
+        return SoftSetLoss.apply(preds, target, weight, options, plan)
+    try:
+        return _ops._planned_soft_set_loss.default(preds, target, weight, plan, False,
+                                                   torch.are_deterministic_algorithms_enabled())[0]
     except (ValueError, RuntimeError) as error:
         raise _value_error(error) from None
 

@@ -108,6 +108,14 @@ if AVAILABLE:
         grad_preds = preds.new_empty(preds.shape if with_grad else (0,))
         return counts.new_empty(_loss_shape(counts, average)), counts, grad_preds
 
+    @torch.library.register_fake("softset_fast::_planned_soft_set_loss")
+    def _planned_soft_set_loss_fake(preds, target, weight, plan, with_grad, deterministic=False):
+        from .._loss_plans import PLANNED_OPTIONS
+        options = PLANNED_OPTIONS.get(plan)
+        torch._check(options is not None, lambda: f"_planned_soft_set_loss: no loss plan numbered {plan} (dropped, or "
+                                                  f"never made by _soft_set_loss_plan)")
+        return _soft_set_loss_parts_fake(preds, target, weight, *options, with_grad, deterministic)
+
 
 def metric_loss_from_counts(counts: torch.Tensor, metric: str, average: str = "macro", beta: float = 1.0,
                             zero_division: float = 0.0) -> torch.Tensor:
