@@ -39,6 +39,10 @@ SoftCounts soft_counts_cpu;
 SoftCountsBackward soft_counts_backward_cpu;
 MetricLoss metric_loss_cpu;
 MetricLossBackward metric_loss_backward_cpu;
+// metric_loss_backward_cpu for an upstream gradient of 1 (a 0-d loss): a training step's dL/dcounts
+// without a tensor for the 1.
+Tensor metric_loss_unit_backward_cpu(const Tensor& counts, std::string_view metric, std::string_view average,
+                                     double beta, double zero_division);
 // The copy of the sigmoid kernels this process runs: "avx2+fma" or "baseline".
 std::string cpu_isa();
 constexpr DeviceKernels kKernels{soft_counts_cpu, soft_counts_backward_cpu, metric_loss_cpu,

@@ -119,10 +119,12 @@ void report_bad_values(const LossLayout& layout, const CheckedParts& c, const Va
 // the cells recorded into codes when given.
 Tensor counts_on_cpu(const LossLayout& layout, const LossInputs& in, const OptionalTensor& weight,
                          const Tensor& grid, std::string_view approx, double k,
-                         std::optional<int64_t> ignore_index, bool validate, cpu::CellCodes* codes) {
+                         std::optional<int64_t> ignore_index, bool validate, cpu::CellCodes* codes,
+                         cpu::Problem* problem) {
   ValueStats stats;
   Tensor counts = cpu::soft_counts_with_stats(in.preds, in.target, weight, grid, approx, k, layout.num_classes,
-                                                  ignore_index, layout.samplewise, validate ? &stats : nullptr, codes);
+                                                  ignore_index, layout.samplewise, validate ? &stats : nullptr, codes,
+                                                  problem);
   if (validate) {
     report_bad_values(layout, checked_parts(in.preds, in.target, weight), stats, in.preds.scalar_type(),
                       in.target.scalar_type());
@@ -186,7 +188,9 @@ LossParts soft_set_loss_parts(const LossLayout& layout, const Tensor& preds, con
   const DeviceKernels& kernels = kernels_for(preds, "soft_set_loss");
   // CPU: the checks in the counting pass.
   if (preds.is_cpu() && (validate || codes != nullptr)) {
-    parts.counts = counts_on_cpu(layout, parts.inputs, w, grid, approx, k, ignore_index, validate, codes);
+    cpu::Problem* problem = nullptr;
+    if (codes != nullptr) problem = &parts.cpu_problem.emplace();
+    parts.counts = counts_on_cpu(layout, parts.inputs, w, grid, approx, k, ignore_index, validate, codes, problem);
   } else {
     if (validate) check_loss_values(layout, parts.inputs.preds, parts.inputs.target, w, ignore_index);
     parts.counts = kernels.soft_counts(parts.inputs.preds, parts.inputs.target, w, grid, approx, k,
@@ -232,25 +236,25 @@ std::tuple<Tensor, Tensor, Tensor> soft_set_loss_training(
                                         deterministic, options, record ? &codes : nullptr);
   if (!with_grad) return {parts.loss, parts.counts, new_empty(preds, {0}, preds.scalar_type())};
   SOFTSET_CHECK(options.average != "none", "_soft_set_loss_parts: with_grad needs a 0-d loss (average != 'none')");
+  if (parts.cpu_problem.has_value()) {
+    // The CPU: the problem checked by the counting pass, its recorded cells, and the 1 on the stack.
+    const Tensor grad_counts = cpu::metric_loss_unit_backward_cpu(counts_in_double(parts.counts), options.metric,
+                                                                  options.average, options.beta,
+                                                                  options.zero_division);
+    const Tensor grad_preds = cpu::soft_counts_backward_of(*parts.cpu_problem, grad_counts, codes.recorded());
+    return {parts.loss, parts.counts, view_as_sizes(grad_preds, sizes_of(preds), "_soft_set_loss_parts")};
+  }
   const DeviceKernels& kernels = kernels_for(preds, "_soft_set_loss_parts");
   // dL/dcounts in float64, from float64 counts, as the counts' backward reads it: from float32
   // counts it can overflow (2/fp for a subnormal fp) and become inf·0 = NaN for samples y = 0.
   Tensor unit = new_empty(preds, {}, ScalarType::Double);
-  if (unit.is_cpu()) {
-    *static_cast<double*>(unit.data_ptr()) = 1.0;
-  } else {
-    torch::stable::fill_(unit, 1.0);
-  }
+  torch::stable::fill_(unit, 1.0);
   const Tensor grad_counts = kernels.metric_loss_backward(unit, counts_in_double(parts.counts),
                                                           options.metric, options.average, options.beta,
                                                           options.zero_division);
   const OptionalTensor w = weight_of(parts.inputs);
-  const cpu::CodePointers cells = record ? codes.recorded() : cpu::CodePointers{};
-  Tensor grad_preds =
-      cells.any() ? cpu::soft_counts_backward_with_codes(grad_counts, parts.inputs.preds, parts.inputs.target, w, grid,
-                                                         approx, k, num_classes, ignore_index, samplewise, cells)
-                  : kernels.soft_counts_backward(grad_counts, parts.inputs.preds, parts.inputs.target, w, grid,
-                                                 approx, k, num_classes, ignore_index, samplewise);
+  Tensor grad_preds = kernels.soft_counts_backward(grad_counts, parts.inputs.preds, parts.inputs.target, w, grid,
+                                                   approx, k, num_classes, ignore_index, samplewise);
   return {parts.loss, parts.counts, view_as_sizes(grad_preds, sizes_of(preds), "_soft_set_loss_parts")};
 }
 

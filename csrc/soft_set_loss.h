@@ -37,6 +37,7 @@ inline OptionalTensor weight_of(const LossInputs& in) {
 struct LossParts {
   LossInputs inputs;
   Tensor counts, loss;
+  std::optional<cpu::Problem> cpu_problem;  // a CPU training call's checked problem, for its gradient pass
 };
 
 LossLayout make_layout(const std::vector<int64_t>& shape, std::string_view task, int64_t num_classes,
@@ -47,7 +48,8 @@ void check_loss_values(const LossLayout& layout, const Tensor& preds, const Tens
                        const OptionalTensor& weight, std::optional<int64_t> ignore_index);
 
 // Views, checks, counts and loss: the forward of soft_set_loss. With codes, a CPU call records each
-// element's cell for a gradient pass that follows (codes->recorded() says where).
+// element's cell for a gradient pass that follows (codes->recorded() says where) and keeps its checked
+// problem (cpu_problem).
 LossParts soft_set_loss_parts(const LossLayout& layout, const Tensor& preds, const Tensor& target,
                               const OptionalTensor& weight, const Tensor& grid, std::string_view approx, double k,
                               std::optional<int64_t> ignore_index, bool validate, bool deterministic,

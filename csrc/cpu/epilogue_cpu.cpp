@@ -108,5 +108,23 @@ Tensor metric_loss_backward_cpu(const Tensor& grad, const Tensor& counts, std::s
   return grad_counts;
 }
 
+Tensor metric_loss_unit_backward_cpu(const Tensor& counts, std::string_view metric, std::string_view average,
+                                     double beta, double zero_division) {
+  const char* op = "metric_loss_backward";
+  const Problem pr = epilogue::make_problem(counts, metric, average, beta, zero_division, op);
+  SOFTSET_CHECK(pr.average != Average::kNone, op, ": an upstream gradient of 1 needs a 0-d loss (average != 'none')");
+  const Tensor cm = as_contiguous(counts);
+  Tensor grad_counts = new_empty(cm, sizes_of(cm), cm.scalar_type());
+  dispatch_float(cm.scalar_type(), [&](auto zero) {
+    using S = decltype(zero);
+    const S one = 1;
+    epilogue::dispatch_metric(pr.metric, [&](auto kind) {
+      backward<decltype(kind)::value>(pr, static_cast<const S*>(cm.data_ptr()), &one,
+                                      static_cast<S*>(grad_counts.data_ptr()));
+    });
+  });
+  return grad_counts;
+}
+
 }  // namespace cpu
 }  // namespace softset

@@ -216,9 +216,13 @@ Tensor soft_counts_backward_with_codes(const Tensor& grad, const Tensor& preds, 
                                            std::string_view approx, double k, int64_t num_classes,
                                            std::optional<int64_t> ignore_index, bool samplewise,
                                            CodePointers codes) {
-  Problem pr = make_problem(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise,
-                            "_soft_counts_backward");
+  const Problem pr = make_problem(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise,
+                                  "_soft_counts_backward");
   check_backward_grad("_soft_counts_backward", grad, preds, OpShape{pr.N, pr.C, pr.L, pr.T, pr.G(), pr.approx});
+  return soft_counts_backward_of(pr, grad, codes);
+}
+
+Tensor soft_counts_backward_of(const Problem& pr, const Tensor& grad, CodePointers codes) {
   const int64_t numel = pr.N * pr.C * pr.L;
   if (pr.approx == Approx::kStep || numel == 0) return new_zeros(pr.preds, sizes_of(pr.preds), pr.preds.scalar_type());
 

@@ -546,13 +546,16 @@ Tensor soft_counts_with_stats(const Tensor& preds, const Tensor& target,
                                   const OptionalTensor& weight, const Tensor& grid,
                                   std::string_view approx, double k, int64_t num_classes,
                                   std::optional<int64_t> ignore_index, bool samplewise, ValueStats* stats,
-                                  CellCodes* codes) {
+                                  CellCodes* codes, Problem* problem) {
   Problem pr = make_problem(preds, target, weight, grid, approx, k, num_classes, ignore_index, samplewise,
                             "soft_counts");
   Tensor out = new_zeros(preds, {pr.G(), pr.C, pr.T, 4}, counts_dtype(preds.scalar_type()));
   const int64_t numel = pr.N * pr.C * pr.L;
   const CodePointers record = codes != nullptr ? codes->prepare(pr, numel) : CodePointers{};
-  if (numel == 0) return out;  // nothing to count: zeros
+  if (numel == 0) {  // nothing to count: zeros
+    if (problem != nullptr) *problem = std::move(pr);
+    return out;
+  }
 
   const std::shared_ptr<const LinearCells> cells_ptr = LinearCells::of(pr);
   const LinearCells& linear = *cells_ptr;
@@ -571,6 +574,7 @@ Tensor soft_counts_with_stats(const Tensor& preds, const Tensor& target,
       run_forward<float>(pr, linear, kernel, scan, stats, out);
     }
   });
+  if (problem != nullptr) *problem = std::move(pr);
   return out;
 }
 

@@ -430,12 +430,13 @@ void scan_values(const ElementInputs<preds_t, target_t, K>& in, int64_t begin, i
 // soft_counts on the CPU; with stats != nullptr, the value statistics of the call too, gathered in the
 // counting pass: each block of elements is scanned just before it is counted, so the kernel reads it
 // from cache and the data crosses memory once. With codes != nullptr, each element's cell is
-// recorded where CellCodes::prepare gives storage (codes->recorded() says where).
+// recorded where CellCodes::prepare gives storage (codes->recorded() says where). With problem !=
+// nullptr, the checked problem is handed back for a gradient pass that follows (soft_counts_backward_of).
 Tensor soft_counts_with_stats(const Tensor& preds, const Tensor& target,
                                   const OptionalTensor& weight, const Tensor& grid,
                                   std::string_view approx, double k, int64_t num_classes,
                                   std::optional<int64_t> ignore_index, bool samplewise, ValueStats* stats,
-                                  CellCodes* codes = nullptr);
+                                  CellCodes* codes = nullptr, Problem* problem = nullptr);
 
 // _soft_counts_backward on the CPU; with recorded codes of the same inputs (CellCodes), the
 // linear gradient reads each element's cell from them.
@@ -444,6 +445,9 @@ Tensor soft_counts_backward_with_codes(const Tensor& grad, const Tensor& preds, 
                                            std::string_view approx, double k, int64_t num_classes,
                                            std::optional<int64_t> ignore_index, bool samplewise,
                                            CodePointers codes);
+
+// The gradient pass of a checked problem, given grad [G, C, T, 4] of its shape (not checked here).
+Tensor soft_counts_backward_of(const Problem& pr, const Tensor& grad, CodePointers codes);
 
 }  // namespace cpu
 }  // namespace softset
