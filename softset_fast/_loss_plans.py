@@ -66,23 +66,32 @@ def _thresholds_key(thresholds):
 def signature(preds, target, weight, metric, average, metric_kwargs, classes, class_weight, ignore_absent_classes,
               thresholds, approx, delta, k, task, num_classes, ignore_index, multidim_average, from_logits, backend,
               validate_args, sync_dist) -> tuple | None:
-    """The hashable signature of a loss call, or None when the call cannot use a plan."""
+    """The hashable signature of a loss call, or None when the call cannot use a plan. One flat tuple
+    (it is built and hashed every step): the options, the types of those that equal a value of another
+    type (True == 1 == 1.0), and each tensor's dtype, shape, device and requires_grad."""
     if (sync_dist is not False or classes is not None or class_weight is not None
             or ignore_absent_classes is not False or type(metric) is not str or approx == "step"
-            or type(preds) is not torch.Tensor or type(target) is not torch.Tensor
-            or (weight is not None and type(weight) is not torch.Tensor)
+            or type(preds) is not _Tensor or type(target) is not _Tensor
+            or (weight is not None and type(weight) is not _Tensor)
             or (metric_kwargs is not None and type(metric_kwargs) is not dict)
-            or torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active()):
+            or _is_compiling() or _functorch_transforms_active()):
         return None
-    scalars = (metric, average, approx, delta, k, task, num_classes, ignore_index, multidim_average, from_logits,
-               backend, validate_args, *(metric_kwargs.values() if metric_kwargs else ()))
     try:
-        return (scalars, tuple(map(type, scalars)), tuple(metric_kwargs or ()), _thresholds_key(thresholds),
-                preds.dtype, preds.shape, preds.device, preds.requires_grad, target.dtype, target.shape,
-                target.device, target.requires_grad,
-                None if weight is None else (weight.dtype, weight.shape, weight.device, weight.requires_grad))
+        thresholds = _thresholds_key(thresholds)
     except TypeError:  # a tensor grid
         return None
+    kwargs = (*metric_kwargs.items(), *map(type, metric_kwargs.values())) if metric_kwargs else ()
+    return (metric, average, approx, delta, type(delta), k, type(k), task, num_classes, type(num_classes),
+            ignore_index, type(ignore_index), multidim_average, from_logits, type(from_logits), backend,
+            validate_args, type(validate_args), thresholds, *kwargs,
+            preds.dtype, preds.shape, preds.device, preds.requires_grad, target.dtype, target.shape, target.device,
+            target.requires_grad,
+            None if weight is None else (weight.dtype, weight.shape, weight.device, weight.requires_grad))
+
+
+_Tensor = torch.Tensor
+_is_compiling = torch.compiler.is_compiling
+_functorch_transforms_active = torch._C._are_functorch_transforms_active
 
 
 def plan_for(key: tuple | None) -> FusedPlan | None:
