@@ -90,22 +90,30 @@ Tensor metric_loss_cpu(const Tensor& counts, std::string_view metric, std::strin
   return out;
 }
 
+namespace {
+
+// dL/dcounts of the contiguous counts cm for the upstream gradient at `upstream` (cm's dtype).
+Tensor grad_counts_of(const Problem& pr, const Tensor& cm, const void* upstream) {
+  Tensor grad_counts = new_empty(cm, sizes_of(cm), cm.scalar_type());
+  dispatch_float(cm.scalar_type(), [&](auto zero) {
+    using S = decltype(zero);
+    epilogue::dispatch_metric(pr.metric, [&](auto kind) {
+      backward<decltype(kind)::value>(pr, static_cast<const S*>(cm.data_ptr()), static_cast<const S*>(upstream),
+                                      static_cast<S*>(grad_counts.data_ptr()));
+    });
+  });
+  return grad_counts;
+}
+
+}  // namespace
+
 Tensor metric_loss_backward_cpu(const Tensor& grad, const Tensor& counts, std::string_view metric,
                                 std::string_view average, double beta, double zero_division) {
   const char* op = "metric_loss_backward";
   const Problem pr = epilogue::make_problem(counts, metric, average, beta, zero_division, op);
   epilogue::check_grad(grad, counts, pr, average, op);
-  const Tensor cm = as_contiguous(counts);
   const Tensor upstream = as_contiguous(as_dtype(grad, counts.scalar_type()));
-  Tensor grad_counts = new_empty(cm, sizes_of(cm), cm.scalar_type());
-  dispatch_float(cm.scalar_type(), [&](auto zero) {
-    using S = decltype(zero);
-    epilogue::dispatch_metric(pr.metric, [&](auto kind) {
-      backward<decltype(kind)::value>(pr, static_cast<const S*>(cm.data_ptr()), static_cast<const S*>(upstream.data_ptr()),
-                                      static_cast<S*>(grad_counts.data_ptr()));
-    });
-  });
-  return grad_counts;
+  return grad_counts_of(pr, as_contiguous(counts), upstream.data_ptr());
 }
 
 Tensor metric_loss_unit_backward_cpu(const Tensor& counts, std::string_view metric, std::string_view average,
@@ -113,17 +121,10 @@ Tensor metric_loss_unit_backward_cpu(const Tensor& counts, std::string_view metr
   const char* op = "metric_loss_backward";
   const Problem pr = epilogue::make_problem(counts, metric, average, beta, zero_division, op);
   SOFTSET_CHECK(pr.average != Average::kNone, op, ": an upstream gradient of 1 needs a 0-d loss (average != 'none')");
-  const Tensor cm = as_contiguous(counts);
-  Tensor grad_counts = new_empty(cm, sizes_of(cm), cm.scalar_type());
-  dispatch_float(cm.scalar_type(), [&](auto zero) {
-    using S = decltype(zero);
-    const S one = 1;
-    epilogue::dispatch_metric(pr.metric, [&](auto kind) {
-      backward<decltype(kind)::value>(pr, static_cast<const S*>(cm.data_ptr()), &one,
-                                      static_cast<S*>(grad_counts.data_ptr()));
-    });
-  });
-  return grad_counts;
+  const double one64 = 1.0;
+  const float one32 = 1.0f;
+  const bool float64 = counts.scalar_type() == ScalarType::Double;
+  return grad_counts_of(pr, as_contiguous(counts), float64 ? static_cast<const void*>(&one64) : &one32);
 }
 
 }  // namespace cpu
