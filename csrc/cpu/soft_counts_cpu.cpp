@@ -254,28 +254,43 @@ struct Accumulate {
     const CodePointers codes_ = codes;
     for_each_run(pr, begin, end, [&](const Run& run) SOFTSET_ALWAYS_INLINE_LAMBDA {
       double* const h_run = hist + run.c * class_stride;
+      if constexpr (A == Approx::kLinear) {
+        // Look-ups and histogram updates in separate loops over a block: the look-ups' loads then
+        // overlap freely, with no stores into the histogram between them to wait on.
+        constexpr int64_t kBlock = 256;
+        int32_t block_cells[kBlock];
+        for (int64_t j0 = 0; j0 < run.count; j0 += kBlock) {
+          const int64_t m = std::min(kBlock, run.count - j0);
+          const preds_t* const p_block = preds_ + run.e + j0;
+          for (int64_t j = 0; j < m; ++j) block_cells[j] = static_cast<int32_t>(cells.count(static_cast<double>(p_block[j])));
+          if (codes_.narrow != nullptr) {
+            for (int64_t j = 0; j < m; ++j) codes_.narrow[run.e + j0 + j] = static_cast<uint8_t>(block_cells[j]);
+          } else if (codes_.wide != nullptr) {
+            for (int64_t j = 0; j < m; ++j) codes_.wide[run.e + j0 + j] = static_cast<uint16_t>(block_cells[j]);
+          }
+          for (int64_t j = 0; j < m; ++j) {
+            double y;
+            if (!labels.get(run.t + j0 + j, run.c, y)) continue;
+            const double p = static_cast<double>(p_block[j]);
+            const double w = weight_ ? static_cast<double>(weight_[run.t + j0 + j]) : 1.0;
+            double* h = h_run + block_cells[j] * 4;
+            if constexpr (kHardLabel) {
+              h += y > 0 ? 0 : 2;
+              h[0] += w * p;
+              h[1] += w;
+            } else {
+              const double wy = w * y, wn = w * (1 - y);
+              h[0] += wy * p; h[1] += wy; h[2] += wn * p; h[3] += wn;
+            }
+          }
+        }
+      } else {
       for (int64_t j = 0; j < run.count; ++j) {
         double y;
         if (!labels.get(run.t + j, run.c, y)) continue;
         const double p = static_cast<double>(preds_[run.e + j]);
         const double w = weight_ ? static_cast<double>(weight_[run.t + j]) : 1.0;
-        if constexpr (A == Approx::kLinear) {
-          const int64_t cell = cells.count(p);
-          if (codes_.narrow != nullptr) {
-            codes_.narrow[run.e + j] = static_cast<uint8_t>(cell);
-          } else if (codes_.wide != nullptr) {
-            codes_.wide[run.e + j] = static_cast<uint16_t>(cell);
-          }
-          double* h = h_run + cell * 4;
-          if constexpr (kHardLabel) {
-            h += y > 0 ? 0 : 2;
-            h[0] += w * p;
-            h[1] += w;
-          } else {
-            const double wy = w * y, wn = w * (1 - y);
-            h[0] += wy * p; h[1] += wy; h[2] += wn * p; h[3] += wn;
-          }
-        } else if constexpr (A == Approx::kStep) {
+        if constexpr (A == Approx::kStep) {
           double* h = h_run + cells.count(p) * 2;
           if constexpr (kHardLabel) {
             h[y > 0 ? 0 : 1] += w;
@@ -306,6 +321,7 @@ struct Accumulate {
           h_run[2 * T] += wy;
           h_run[2 * T + 1] += wn;
         }
+      }
       }
     });
   }
