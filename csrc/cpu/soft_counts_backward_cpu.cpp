@@ -160,25 +160,46 @@ struct Gradient {
     const double* const tau = pr.tau.data();
     for_each_run(pr, begin, end, [&](const Run& run) SOFTSET_ALWAYS_INLINE_LAMBDA {
       const double* tab = tables + ((samplewise ? run.n * C : 0) + run.c) * group_size;
-      for (int64_t j = 0; j < run.count; ++j) {
-        double y;
-        if (!labels.get(run.t + j, run.c, y)) {
-          out_[run.e + j] = static_cast<preds_t>(0.0);
-          continue;
+      if constexpr (A == Approx::kLinear) {
+        // A block's cells first (recorded, or looked up), each source in a loop of its own, then the
+        // gradients: the hot loop does not choose the cells' source per element.
+        constexpr int64_t kBlock = 256;
+        int32_t block_cells[kBlock];
+        for (int64_t j0 = 0; j0 < run.count; j0 += kBlock) {
+          const int64_t m = std::min(kBlock, run.count - j0), e0 = run.e + j0;
+          if (codes_.narrow != nullptr) {
+            for (int64_t j = 0; j < m; ++j) block_cells[j] = codes_.narrow[e0 + j];
+          } else if (codes_.wide != nullptr) {
+            for (int64_t j = 0; j < m; ++j) block_cells[j] = codes_.wide[e0 + j];
+          } else {
+            for (int64_t j = 0; j < m; ++j) {
+              block_cells[j] = static_cast<int32_t>(cells.count(static_cast<double>(preds_[e0 + j])));
+            }
+          }
+          for (int64_t j = 0; j < m; ++j) {
+            double y;
+            if (!labels.get(run.t + j0 + j, run.c, y)) {
+              out_[e0 + j] = static_cast<preds_t>(0.0);
+              continue;
+            }
+            const double w = weight_ ? static_cast<double>(weight_[run.t + j0 + j]) : 1.0;
+            const double* dc = tab + block_cells[j] * 2;
+            const double d = kHardLabel ? dc[y > 0 ? 0 : 1] : mix_sides(y, dc[0], dc[1]);
+            out_[e0 + j] = static_cast<preds_t>(w * d);
+          }
         }
-        const double w = weight_ ? static_cast<double>(weight_[run.t + j]) : 1.0;
-        double d;
-        if constexpr (A == Approx::kLinear) {
-          const int64_t e = run.e + j;
-          const int64_t cell = codes_.narrow != nullptr ? codes_.narrow[e]
-                               : codes_.wide != nullptr ? codes_.wide[e]
-                                                        : cells.count(static_cast<double>(preds_[e]));
-          const double* dc = tab + cell * 2;
-          d = kHardLabel ? dc[y > 0 ? 0 : 1] : mix_sides(y, dc[0], dc[1]);
-        } else {
+      } else {
+        for (int64_t j = 0; j < run.count; ++j) {
+          double y;
+          if (!labels.get(run.t + j, run.c, y)) {
+            out_[run.e + j] = static_cast<preds_t>(0.0);
+            continue;
+          }
+          const double w = weight_ ? static_cast<double>(weight_[run.t + j]) : 1.0;
           const double p = static_cast<double>(preds_[run.e + j]);
           const bool factorised = factorised_grid && std::abs(k * p) <= kPairedSigmoidBound;
           const double e = factorised ? std::exp(-k * p) : 0.0;
+          double d;
           if (factorised) {
             // Labels 0 and 1 read one side of the table (mix_sides); soft labels mix both per threshold.
             d = kHardLabel || y == 0 || y == 1 ? sigmoid_dot<false>(tab + (y > 0 ? 0 : T), tab, exp_k_tau, e, 1.0, T)
@@ -194,8 +215,8 @@ struct Gradient {
             }
             d = kHardLabel ? (y > 0 ? dpos : dneg) : mix_sides(y, dpos, dneg);
           }
+          out_[run.e + j] = static_cast<preds_t>(w * d);
         }
-        out_[run.e + j] = static_cast<preds_t>(w * d);
       }
     });
   }
