@@ -84,7 +84,10 @@ CountTable::CountTable(std::vector<double> x) : x_(std::move(x)) {
   for (const double v : x_) ++start_[bucket_of(v, lo_, scale_, buckets_) + 1];
   for (int64_t j = 0; j < buckets_; ++j) start_[j + 1] += start_[j];
   direct_.resize(buckets_);
-  for (int64_t j = 0; j < buckets_; ++j) direct_[j] = start_[j + 1] - start_[j] <= 1 ? start_[j] : -1;
+  for (int64_t j = 0; j < buckets_; ++j) {
+    const bool direct = start_[j + 1] - start_[j] <= 1 && start_[j] < kCrowded;
+    direct_[j] = static_cast<uint16_t>(direct ? start_[j] : kCrowded);
+  }
   x_.push_back(std::numeric_limits<double>::quiet_NaN());  // x[#values]: compares false (CountView)
 }
 

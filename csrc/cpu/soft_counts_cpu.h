@@ -91,24 +91,29 @@ Problem make_problem(const Tensor& preds, const Tensor& target, const OptionalTe
                      const Tensor& grid, std::string_view approx, double k, int64_t num_classes,
                      std::optional<int64_t> ignore_index, bool samplewise, const char* op_name);
 
+// CountView::direct's mark of a bucket that needs count_in_bucket.
+constexpr int64_t kCrowded = 0xFFFF;
+
 // #{e : x_e <= p} over sorted finite values x in O(1) for evenly spread x, exact for
 // every p (NaN -> 0). A uniform bucket table: bucket_of is monotone in p, so values in
 // lower buckets than p's are <= p and values in higher buckets are > p; only the values
 // sharing p's bucket need a comparison. A bucket holding at most one value needs one
 // comparison without a branch: s = start[j], count = s + (x[s] <= p), where x[s] is the
 // bucket's value or, for an empty bucket, a value of a higher bucket (> p) or the NaN after
-// the last value (never <= p). Only buckets holding several values (rare) take a loop.
+// the last value (never <= p). Only buckets holding several values (rare), or whose start is
+// beyond 16 bits (grids of more than 32767 thresholds), take a loop.
 struct CountView {
   const double* x;        // the values, then a NaN
   const int32_t* start;   // start[j] = #{e : bucket_of(x_e) < j}, start[buckets] = #values
-  const int32_t* direct;  // direct[j] = start[j] when bucket j holds at most one value, else -1
+  const uint16_t* direct;  // direct[j] = start[j] when bucket j holds at most one value and start[j] < kCrowded,
+                           // else kCrowded (16 bits: the table stays small enough for the L1 cache)
   int64_t buckets;
   double lo, scale;
 
   SOFTSET_ALWAYS_INLINE int64_t count(double p) const {
     const int64_t j = bucket_of(p, lo, scale, buckets);
     const int64_t known = direct[j];
-    return known >= 0 ? known + (x[known] <= p) : count_in_bucket(j, p);
+    return known != kCrowded ? known + (x[known] <= p) : count_in_bucket(j, p);
   }
 
   // p shares its bucket with values: compare with them.
@@ -130,7 +135,8 @@ class CountTable {
 
  private:
   std::vector<double> x_;
-  std::vector<int32_t> start_, direct_;
+  std::vector<int32_t> start_;
+  std::vector<uint16_t> direct_;
   int64_t buckets_ = 1;
   double lo_ = 0.0, scale_ = 0.0;
 };
