@@ -65,13 +65,15 @@ Problem make_problem(const Tensor& preds, const Tensor& target, const OptionalTe
 CountTable::CountTable(std::vector<double> x) : x_(std::move(x)) {
   const int64_t n = static_cast<int64_t>(x_.size());
   SOFTSET_CHECK(n < (int64_t{1} << 30), "softset_fast: the grid is too large (", n, " breakpoints)");
-  // ~64 buckets per value (at least 64, at most 2^14: a 64 KB look-up table): in an evenly
-  // spread list few samples share a bucket with a value, so most counts are read off
-  // without a comparison or a mispredicted branch. Measured at T = 9, N = 2^22 (forward /
-  // backward ms, 2 threads): 8 per value 19.2 / 17.8, 32: 14.1 / 12.7, 64-128: ~11-15. Large
-  // grids prefer a table that stays in cache: T = 999 forward, 1 thread, 2^16 buckets ~43 ms,
-  // 2^14 ~33 ms (T = 9: 19-30 ms in the same runs; noisy machine).
-  buckets_ = std::min<int64_t>(1 << 14, std::max<int64_t>(64, 64 * n));
+  // ~64 buckets per value (at least 64, at most 2^16: a 128 KB table of 16-bit direct entries):
+  // in an evenly spread list few samples share a bucket with a value, so most counts are read
+  // off without a comparison or a mispredicted branch. Measured at T = 9, N = 2^22 (forward /
+  // backward ms, 2 threads): 8 per value 19.2 / 17.8, 32: 14.1 / 12.7, 64-128: ~11-15. The cap
+  // matters for large grids only: T = 999 forward-only counts at 2^22, 1 thread, with the
+  // look-ups in a loop of their own (Accumulate): 2^14 buckets 12.4-13.2 ms, 2^15 11.7-12.1,
+  // 2^16 11.4-11.7 (T = 9: 9.0-9.2 in the same runs; before the look-up loop was split from
+  // the histogram updates and the entries were 32-bit, 2^16 was slower than 2^14).
+  buckets_ = std::min<int64_t>(1 << 16, std::max<int64_t>(64, 64 * n));
   // The table spans [0, 1] at least: probabilities below the first value or above the last then
   // land in buckets of their own instead of the end buckets, which hold those values (and need
   // a comparison).
