@@ -28,7 +28,8 @@ cuda-compile-check:
 # preloaded; leaks are not checked (python and torch keep allocations until exit). Triton cases are
 # deselected: they run no C++ of ours.
 SANITIZE_DIR ?= build/sanitize
-SANITIZE_TESTS ?= tests/test_fuzz.py tests/test_validation.py tests/test_op_contract.py tests/test_fused_loss.py
+SANITIZE_TESTS ?= tests/test_fuzz.py tests/test_validation.py tests/test_op_contract.py tests/test_fused_loss.py \
+                  tests/test_loss_plans.py
 SANITIZE_CC ?= gcc
 SANITIZE_CXX ?= g++
 sanitize:
