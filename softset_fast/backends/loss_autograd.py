@@ -6,8 +6,9 @@ extension is built on, has no C++ autograd.
   own derivative raises, so a second derivative is a clear error, never zeros.
 * ``soft_set_loss``, the fused loss step, through :class:`SoftSetLoss`, a plain
   ``torch.autograd.Function``: a training call (preds requires grad) runs the op
-  ``_soft_set_loss_parts``, which computes dL/dpreds in the forward while the data is in
-  cache (float32 / float64 preds, a 0-d loss), so the backward is one multiplication by the
+  ``_soft_set_loss_parts`` (or ``_planned_soft_set_loss``, the same with the options held in
+  C++ by a plan: softset_fast/_loss_plans.py), which computes dL/dpreds in the forward while
+  the data is in cache (float32 / float64 preds, a 0-d loss), so the backward is one multiplication by the
   upstream gradient, or none when it is 1. Measured on the 2-core dev machine: a Function
   costs ~17 us per step over the C++ autograd it replaces, register_autograd ~68 us
   (benchmarks/RESULTS_cpu.md, "Autograd in Python").
