@@ -93,7 +93,10 @@ for spec in "$@"; do
       "$vpy" -m pytest -p no:cacheprovider $PYTEST_ARGS) >"$WORK/pytest.txt" 2>&1; then
     record pass "$running" "pytest $PYTEST_ARGS: $(tail -1 "$WORK/pytest.txt")"
   else
-    tail -15 "$WORK/pytest.txt"; record FAIL "$running" "pytest $PYTEST_ARGS: $(tail -1 "$WORK/pytest.txt" | cut -c1-150)"
+    # The whole log is kept: the temp dir goes, and a fuzz failure's example is above the last lines.
+    mkdir -p "$SRC/out/torch-matrix" && cp "$WORK/pytest.txt" "$SRC/out/torch-matrix/pytest-$running.txt"
+    tail -15 "$WORK/pytest.txt"; echo "the whole log: out/torch-matrix/pytest-$running.txt"
+    record FAIL "$running" "pytest $PYTEST_ARGS: $(tail -1 "$WORK/pytest.txt" | cut -c1-150)"
   fi
 done
 
