@@ -11,7 +11,7 @@ APPROXIMATIONS = ("linear", "sigmoid", "step")
 
 # Columns of the coefficient table ``grid`` [T, 8] (float64):
 #   tau, a, b, m1, m2, m3, c2, c3
-# Linear H̃(p) = m1·p (p < a) | m3·p + c3 (p > b) | m2·p + c2 (otherwise).
+# Linear H̃(p) = m1·p (p < a) | m3·p + c3 = 1 − m3·(1 − p) (p > b) | m2·p + c2 (otherwise).
 # For "sigmoid" and "step" only ``tau`` is used; the other columns are zero.
 GRID_COLUMNS = ("tau", "a", "b", "m1", "m2", "m3", "c2", "c3")
 
@@ -93,7 +93,7 @@ def coefficient_table(thresholds: torch.Tensor, approx: str, delta: float) -> to
     m2 = (1 - 2 * delta) / tau_m
     m3 = delta / (1 - b)
     c2 = 0.5 - m2 * tau
-    c3 = 1 - delta - m3 * b
+    c3 = 1 - m3  # = 1 - δ - m3·b, in one rounding: m3 + c3 rounds to 1, so H̃(1) = 1 for every backend
     return torch.stack([tau, a, b, m1, m2, m3, c2, c3], dim=1)
 
 

@@ -150,8 +150,8 @@ struct LinearCells {
   CountTable table;
   std::vector<int64_t> i1, i3;  // [2T + 1]
   static LinearCells make(const std::vector<double>& a, const std::vector<double>& b);
-  // make(a, b), reused while the grid stays the same (a training loop passes one grid every
-  // step, and building the table costs more than counting a thousand samples).
+  // make(a, b), kept for the 8 most recently used grids (a training loop passes the same grids every
+  // step, and building a table costs more than counting a thousand samples).
   static std::shared_ptr<const LinearCells> of(const std::vector<double>& a, const std::vector<double>& b);
   // The cells of a problem: of(a, b) for approx="linear", else empty cells.
   static std::shared_ptr<const LinearCells> of(const Problem& pr);

@@ -25,8 +25,9 @@ def heaviside(p: torch.Tensor, grid: torch.Tensor, approx: str, k: float = 10.0)
         return (p >= tau).to(p.dtype) + p * 0
     if approx == "sigmoid":
         return torch.sigmoid(k * (p - tau))
-    a, b, m1, m2, m3, c2, c3 = grid[:, 1:].to(p.dtype).unbind(1)
-    return torch.where(p < a, m1 * p, torch.where(p > b, m3 * p + c3, m2 * p + c2))
+    a, b, m1, m2, m3, c2 = grid[:, 1:7].to(p.dtype).unbind(1)
+    # Above b, m3·p + c3 written 1 − m3·(1 − p): exactly 1 at p = 1 (1 − p is exact there).
+    return torch.where(p < a, m1 * p, torch.where(p > b, 1 - m3 * (1 - p), m2 * p + c2))
 
 
 def approximate_step(p: torch.Tensor, thresholds=None, approx: str = "linear", delta: float = 0.2,

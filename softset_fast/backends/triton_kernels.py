@@ -6,7 +6,8 @@ elements of class c in group g: R = N / G rows of L elements each.
 
 Per-threshold coefficients come in ``coef`` [8, T] in the compute dtype
 (float32, or float64 for float64 preds), rows:
-    0 a_cmp, 1 b_cmp, 2 tau_cmp, 3 m1 (sigmoid: k), 4 m2, 5 m3, 6 c2, 7 c3.
+    0 a_cmp, 1 b_cmp, 2 tau_cmp, 3 m1 (sigmoid: k), 4 m2, 5 m3, 6 c2, 7 c3 (not read: above b
+    the kernels compute m3·p + c3 as 1 − m3·(1 − p), exactly 1 at p = 1).
 a_cmp / b_cmp / tau_cmp are the float64 breakpoints rounded so that a float32
 comparison gives the float64 answer exactly (see triton_ops._coefficients):
 p < a  <=>  p < a_cmp,  p > b  <=>  p > b_cmp,  p >= tau  <=>  p >= tau_cmp.
@@ -110,10 +111,10 @@ def _count_below(x, table_ptr, T, log2_t, STRICT: tl.constexpr):
 
 
 @triton.jit
-def _h_tile(p2, a, b, m1, m2, m3, c2, c3, tau, kk, APPROX: tl.constexpr, COMPUTE: tl.constexpr):
+def _h_tile(p2, a, b, m1, m2, m3, c2, tau, kk, APPROX: tl.constexpr, COMPUTE: tl.constexpr):
     """H̃(p, τ_t) for a [BLOCK, T_BLOCK] tile (p2 = p[:, None], coefficients [1, T_BLOCK])."""
     if APPROX == 0:
-        h = tl.where(p2 < a, m1 * p2, tl.where(p2 > b, m3 * p2 + c3, m2 * p2 + c2))
+        h = tl.where(p2 < a, m1 * p2, tl.where(p2 > b, 1 - m3 * (1 - p2), m2 * p2 + c2))  # 1 at p = 1
     elif APPROX == 1:
         h = tl.sigmoid(kk * (p2 - tau))
     else:
@@ -144,7 +145,6 @@ def _forward_direct_kernel(
     m2 = tl.load(coef_ptr + 4 * T + t_offs, mask=t_mask, other=0.0)[None, :]
     m3 = tl.load(coef_ptr + 5 * T + t_offs, mask=t_mask, other=0.0)[None, :]
     c2 = tl.load(coef_ptr + 6 * T + t_offs, mask=t_mask, other=0.0)[None, :]
-    c3 = tl.load(coef_ptr + 7 * T + t_offs, mask=t_mask, other=0.0)[None, :]
 
     acc_pos = tl.zeros([T_BLOCK], dtype=tl.float64)
     acc_neg = tl.zeros([T_BLOCK], dtype=tl.float64)
@@ -163,7 +163,7 @@ def _forward_direct_kernel(
             p = tl.load(preds_ptr + preds_off, mask=mask, other=0.0).to(COMPUTE)
             wy, wn = _load_labels(target_ptr, weight_ptr, target_off, mask, c, ignore_int, ignore_float, COMPUTE,
                                   MULTICLASS, HAS_WEIGHT, has_ignore, TARGET_FLOAT)
-            h = _h_tile(p[:, None], a, b, m1, m2, m3, c2, c3, tau, m1, APPROX, COMPUTE)
+            h = _h_tile(p[:, None], a, b, m1, m2, m3, c2, tau, m1, APPROX, COMPUTE)
             tile_pos += wy[:, None] * h
             tile_neg += wn[:, None] * h
             lane_pos += wy
@@ -324,9 +324,9 @@ def _finish_histogram_kernel(
             m2 = tl.load(coef + 4, mask=t_mask, other=0.0)
             m3 = tl.load(coef + 5, mask=t_mask, other=0.0)
             q2 = tl.load(coef + 6, mask=t_mask, other=0.0)
-            q3 = tl.load(coef + 7, mask=t_mask, other=0.0)
-            s1 = m1 * b1p + m3 * a3p + q3 * a3w + m2 * (t_p - b1p - a3p) + q2 * (t_w - b1w - a3w)
-            s0 = m1 * b1np + m3 * a3np + q3 * a3nw + m2 * (t_np - b1np - a3np) + q2 * (t_nw - b1nw - a3nw)
+            # Above b, Σ w·(1 − m3·(1 − p)): exactly Σw when every p there is 1.
+            s1 = m1 * b1p + (a3w - m3 * (a3w - a3p)) + m2 * (t_p - b1p - a3p) + q2 * (t_w - b1w - a3w)
+            s0 = m1 * b1np + (a3nw - m3 * (a3nw - a3np)) + m2 * (t_np - b1np - a3np) + q2 * (t_nw - b1nw - a3nw)
         else:  # step: H = 1 for the elements with j > t
             s1 = t_w - b1w
             s0 = t_nw - b1nw
