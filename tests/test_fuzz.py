@@ -924,7 +924,9 @@ def test_weighted_average_without_classes():
     assert float(ref) == 1.0
 
 
-@pytest.mark.parametrize("backend", ["cpu", "triton", "reference"])
+@pytest.mark.parametrize("backend", ["cpu", "triton", "reference", pytest.param("cuda", marks=pytest.mark.xfail(
+    strict=True, reason="the CUDA kernel still sums the segment above b as m3·Σp + c3·Σw (not changed without a "
+    "GPU to test it): fn and tn ~1e-16 instead of 0"))])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_h_of_one_is_one(backend, dtype, weighted):
@@ -934,7 +936,7 @@ def test_h_of_one_is_one(backend, dtype, weighted):
     1 − m3·(1 − p): exactly 1 at p = 1, in float32 as in float64, for any number of samples. The weights
     are whole numbers: tp and P are then exact sums on every backend (other weights are summed in different
     orders for tp and P by the reference's matrix product and Triton's tiles, equal to rounding only).
-    (Not the CUDA kernel yet: it waits for a GPU.)"""
+    The CUDA kernel is not changed yet (pinned: it waits for a GPU)."""
     _skip_unavailable(backend)
     device = _device(backend)
     preds = torch.ones(2, 33, dtype=dtype, device=device)
