@@ -45,7 +45,7 @@ sanitize:
 # One wheel built against the installed torch, then its smoke test and the CPU test suite under each torch of
 # TORCH_MATRIX (venv=version; missing venvs are created). Not part of `make test`: it installs several GB of
 # torch. The extension uses torch's stable ABI only, so one build passes under every torch >= 2.11 (.ci/torch_matrix.sh).
-TORCH_MATRIX ?= /work/venvs/pt211=2.11.0 /work/venvs/pt214=2.14.1 /work/venvs/pt215=2.15.0
+TORCH_MATRIX ?= /work/venvs/pt211=2.11.0 /work/venvs/pt212=2.12.1 /work/venvs/pt214=2.14.1 /work/venvs/pt215=2.15.0
 torch-matrix:
 	PYTHON=$(PYTHON) bash .ci/torch_matrix.sh $(TORCH_MATRIX)
 

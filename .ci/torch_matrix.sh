@@ -10,7 +10,7 @@
 #
 # Each argument is a venv and the torch it holds; a missing venv is created (python -m venv, then
 # pip install torch==VERSION; PIP_CONSTRAINT=/dev/null lifts a pip constraints file that caps torch).
-# Default: /work/venvs/pt211=2.11.0 /work/venvs/pt214=2.14.1 /work/venvs/pt215=2.15.0.
+# Default: /work/venvs/pt211=2.11.0 /work/venvs/pt212=2.12.1 /work/venvs/pt214=2.14.1 /work/venvs/pt215=2.15.0.
 # Env: PYTHON (the build's python, with torch, setuptools, wheel, ninja), WHEEL (test this wheel instead
 # of building one; BUILD_TORCH is then PYTHON's torch), PYTEST_ARGS (default
 # "tests -x -q"), KEEP=1 keeps the temp dir. Exit 1 when any step failed; the summary lists them all.
@@ -19,7 +19,7 @@ SRC="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"
 PYTEST_ARGS="${PYTEST_ARGS:-tests -x -q}"
 TEST_DEPS="pytest pytest-benchmark hypothesis numpy scikit-learn matplotlib tqdm torchmetrics"  # the CPU suite's imports; demo writes its png with matplotlib
-[ $# -gt 0 ] || set -- /work/venvs/pt211=2.11.0 /work/venvs/pt214=2.14.1 /work/venvs/pt215=2.15.0
+[ $# -gt 0 ] || set -- /work/venvs/pt211=2.11.0 /work/venvs/pt212=2.12.1 /work/venvs/pt214=2.14.1 /work/venvs/pt215=2.15.0
 WORK="$(mktemp -d -t softset-matrix.XXXXXX)"
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
 RESULTS=()
