@@ -121,7 +121,7 @@ LinearCells LinearCells::make(const std::vector<double>& a, const std::vector<do
 std::shared_ptr<const LinearCells> LinearCells::of(const std::vector<double>& a, const std::vector<double>& b) {
   // The most recently used grids, newest first: a step with two losses (an F1 over 9 thresholds, an
   // AUROC over 999) alternates between grids, and rebuilding a large grid's table each call costs
-  // about as much as counting 2^17 samples.
+  // about as much as counting 2^15 samples (~70 us at T = 999).
   struct Entry {
     std::vector<double> a, b;
     std::shared_ptr<const LinearCells> cells;
