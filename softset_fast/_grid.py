@@ -93,7 +93,7 @@ def coefficient_table(thresholds: torch.Tensor, approx: str, delta: float) -> to
     m2 = (1 - 2 * delta) / tau_m
     m3 = delta / (1 - b)
     c2 = 0.5 - m2 * tau
-    c3 = 1 - m3  # = 1 - δ - m3·b, in one rounding: m3 + c3 rounds to 1, so H̃(1) = 1 for every backend
+    c3 = 1 - m3  # = 1 - δ - m3·b in one rounding (m3 + c3 rounds to 1); the CUDA kernel reads it
     return torch.stack([tau, a, b, m1, m2, m3, c2, c3], dim=1)
 
 
