@@ -163,6 +163,18 @@ def test_steep_sigmoid_matches_the_reference_op(op_device, k, num_t):
                                 rtol=1e-10, atol=1e-300, grad_rtol=1e-10, grad_atol=1e-12)
 
 
+def test_alternating_grids_each_get_their_own_cells(op_device):
+    """The C++ keeps the look-up tables of recently used grids (8 on the CPU): cycling through 11 grids of
+    different sizes, twice, evicts and rebuilds them, and every call counts with its own grid."""
+    preds = torch.rand(1, 1, 301, dtype=torch.float64, device=op_device).requires_grad_(True)
+    target = torch.rand(preds.shape, device=op_device) < 0.5
+    grids = [coefficient_table(resolve_thresholds(t, "linear", op_device), "linear", 0.2)
+             for t in (3, 9, 17, 40, 99, 128, 200, 255, 300, 511, 999)]
+    for grid in grids + grids[::-1]:
+        _check_against_reference_op(preds, [target, None, grid, "linear", 10.0, 0, None, False],
+                                    rtol=1e-9, atol=1e-9, grad_rtol=1e-9, grad_atol=1e-9)  # a wrong grid: O(1) off
+
+
 def test_cpu_sigmoid_baseline_copy_matches_the_reference_op():
     # The CPU sigmoid kernels have an AVX2 + FMA copy picked once per process (on CPUs that have
     # both); SOFTSET_FAST_CPU_ISA=baseline, read then, forces the copy every x86-64 CPU runs, so
