@@ -4,10 +4,10 @@ Layout: preds [N, C, L] contiguous; the counts are reduced per *segment*
 s = g·C + c (G = N groups when samplewise, else 1), a segment being the
 elements of class c in group g: R = N / G rows of L elements each.
 
-Per-threshold coefficients come in ``coef`` [8, T] in the compute dtype
+Per-threshold coefficients come in ``coef`` [7, T] in the compute dtype
 (float32, or float64 for float64 preds), rows:
-    0 a_cmp, 1 b_cmp, 2 tau_cmp, 3 m1 (sigmoid: k), 4 m2, 5 m3, 6 c2, 7 c3 (not read: above b
-    the kernels compute m3·p + c3 as 1 − m3·(1 − p), exactly 1 at p = 1).
+    0 a_cmp, 1 b_cmp, 2 tau_cmp, 3 m1 (sigmoid: k), 4 m2, 5 m3, 6 c2
+(no c3: above b the kernels compute m3·p + c3 as 1 − m3·(1 − p), exactly 1 at p = 1).
 a_cmp / b_cmp / tau_cmp are the float64 breakpoints rounded so that a float32
 comparison gives the float64 answer exactly (see triton_ops._coefficients):
 p < a  <=>  p < a_cmp,  p > b  <=>  p > b_cmp,  p >= tau  <=>  p >= tau_cmp.
@@ -18,7 +18,7 @@ The element kernels (forward direct, forward histogram, backward) read the same 
     preds_ptr   [N, C, L] float16/bfloat16/float32/float64
     target_ptr  [N, C, L] (MULTICLASS=False) or [N, L] class indices
     weight_ptr  target's shape, float32/float64 (unused unless HAS_WEIGHT)
-    coef_ptr    [8, T] compute dtype, rows as above
+    coef_ptr    [7, T] compute dtype, rows as above
 
 Sizes (C, L, R, T, ...) are plain runtime arguments marked ``do_not_specialize``: Triton would
 otherwise compile a new variant per value class (== 1, divisible by 16) of every size, which

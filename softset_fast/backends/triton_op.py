@@ -82,8 +82,9 @@ def _round_float32(x: torch.Tensor, up: bool) -> torch.Tensor:
 
 
 def _coefficients(grid: torch.Tensor, approx: str, k: float, compute: torch.dtype) -> torch.Tensor:
-    """[8, T] in the compute dtype: a_cmp, b_cmp, tau_cmp, m1 (sigmoid: k), m2, m3, c2, c3."""
-    tau, a, b, m1, m2, m3, c2, c3 = grid.to(torch.float64).unbind(1)
+    """[7, T] in the compute dtype: a_cmp, b_cmp, tau_cmp, m1 (sigmoid: k), m2, m3, c2 (the kernels
+    compute the segment above b as 1 − m3·(1 − p), without c3)."""
+    tau, a, b, m1, m2, m3, c2, _ = grid.to(torch.float64).unbind(1)
     if compute == torch.float64:
         a_cmp, b_cmp, tau_cmp = a, b, tau
     else:
@@ -92,7 +93,7 @@ def _coefficients(grid: torch.Tensor, approx: str, k: float, compute: torch.dtyp
         tau_cmp = tau.to(torch.float32) if approx == "sigmoid" else _round_float32(tau, up=True)
     if approx == "sigmoid":
         m1 = torch.full_like(tau, float(k))
-    rows = [a_cmp, b_cmp, tau_cmp, m1, m2, m3, c2, c3]
+    rows = [a_cmp, b_cmp, tau_cmp, m1, m2, m3, c2]
     return torch.stack([r.to(compute) for r in rows]).contiguous()
 
 
@@ -102,7 +103,7 @@ _GRID_CACHE_SIZE = 8
 
 
 def _grid_rows(grid: torch.Tensor, approx: str, k: float, compute: torch.dtype) -> torch.Tensor:
-    """The [8, T] coefficient rows of ``grid``, validated and built once per grid tensor (and approx, k,
+    """The [7, T] coefficient rows of ``grid``, validated and built once per grid tensor (and approx, k,
     dtype): a training loop that passes the same grid each step launches no preparation kernels and
     does no host sync. Tensors being traced (fake / functional) are neither validated nor cached."""
     if type(grid) is not torch.Tensor or torch.compiler.is_compiling():
