@@ -301,43 +301,43 @@ struct Accumulate {
           }
         }
       } else {
-      for (int64_t j = 0; j < run.count; ++j) {
-        double y;
-        if (!labels.get(run.t + j, run.c, y)) continue;
-        const double p = static_cast<double>(preds_[run.e + j]);
-        const double w = weight_ ? static_cast<double>(weight_[run.t + j]) : 1.0;
-        if constexpr (A == Approx::kStep) {
-          double* h = h_run + cells.count(p) * 2;
-          if constexpr (kHardLabel) {
-            h[y > 0 ? 0 : 1] += w;
-          } else {
-            h[0] += w * y;
-            h[1] += w * (1 - y);
-          }
-        } else {
-          const bool factorised = factorised_grid && std::abs(k * p) <= kPairedSigmoidBound;
-          const double e = factorised ? std::exp(-k * p) : 0.0;
-          const double wy = kHardLabel ? (y > 0 ? w : 0.0) : w * y;
-          const double wn = kHardLabel ? (y > 0 ? 0.0 : w) : w * (1 - y);
-          if (factorised) {
-            // Hard labels touch one side only; the loop over t vectorises (no aliasing).
-            if (kHardLabel) {
-              sigmoid_row(h_run + (y > 0 ? 0 : T), exp_k_tau, e, w, T);
+        for (int64_t j = 0; j < run.count; ++j) {
+          double y;
+          if (!labels.get(run.t + j, run.c, y)) continue;
+          const double p = static_cast<double>(preds_[run.e + j]);
+          const double w = weight_ ? static_cast<double>(weight_[run.t + j]) : 1.0;
+          if constexpr (A == Approx::kStep) {
+            double* h = h_run + cells.count(p) * 2;
+            if constexpr (kHardLabel) {
+              h[y > 0 ? 0 : 1] += w;
             } else {
-              sigmoid_row(h_run, exp_k_tau, e, wy, T);
-              sigmoid_row(h_run + T, exp_k_tau, e, wn, T);
+              h[0] += w * y;
+              h[1] += w * (1 - y);
             }
           } else {
-            for (int64_t t = 0; t < T; ++t) {
-              const double s = 1.0 / (1.0 + std::exp(-k * (p - tau[t])));
-              h_run[t] += wy * s;
-              h_run[T + t] += wn * s;
+            const bool factorised = factorised_grid && std::abs(k * p) <= kPairedSigmoidBound;
+            const double e = factorised ? std::exp(-k * p) : 0.0;
+            const double wy = kHardLabel ? (y > 0 ? w : 0.0) : w * y;
+            const double wn = kHardLabel ? (y > 0 ? 0.0 : w) : w * (1 - y);
+            if (factorised) {
+              // Hard labels touch one side only; the loop over t vectorises (no aliasing).
+              if (kHardLabel) {
+                sigmoid_row(h_run + (y > 0 ? 0 : T), exp_k_tau, e, w, T);
+              } else {
+                sigmoid_row(h_run, exp_k_tau, e, wy, T);
+                sigmoid_row(h_run + T, exp_k_tau, e, wn, T);
+              }
+            } else {
+              for (int64_t t = 0; t < T; ++t) {
+                const double s = 1.0 / (1.0 + std::exp(-k * (p - tau[t])));
+                h_run[t] += wy * s;
+                h_run[T + t] += wn * s;
+              }
             }
+            h_run[2 * T] += wy;
+            h_run[2 * T + 1] += wn;
           }
-          h_run[2 * T] += wy;
-          h_run[2 * T + 1] += wn;
         }
-      }
       }
     });
   }

@@ -106,7 +106,7 @@ struct CountView {
   const double* x;        // the values, then a NaN
   const int32_t* start;   // start[j] = #{e : bucket_of(x_e) < j}, start[buckets] = #values
   const uint16_t* direct;  // direct[j] = start[j] when bucket j holds at most one value and start[j] < kCrowded,
-                           // else kCrowded (16 bits: the table stays small enough for the L1 cache)
+                           // else kCrowded (16 bits: half the cache footprint of int32 entries)
   int64_t buckets;
   double lo, scale;
 
